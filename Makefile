@@ -1,0 +1,38 @@
+# The obvious targets. `make up` runs the whole system, `make test` runs every test.
+.PHONY: up test unit integration e2e deploy-test lint format typecheck bench clean
+
+up:
+	scripts/up
+
+test:
+	scripts/test
+
+unit:
+	.venv/bin/pytest tests/unit -q
+
+integration:
+	scripts/ensure-rabbitmq && .venv/bin/pytest tests/integration -q
+
+e2e:
+	scripts/ensure-rabbitmq && .venv/bin/pytest tests/e2e -q
+
+deploy-test:
+	bash scripts/install-deploy-tools.sh && .venv/bin/pytest tests/deploy -q
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+typecheck:
+	.venv/bin/mypy
+
+# interplay against plain aio-pika on the local RabbitMQ (docs/performance.md); ARGS=--quick
+bench:
+	scripts/ensure-rabbitmq && .venv/bin/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf .interplay .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Payments: authorise and capture card payments; void and refund them."""

@@ -1,0 +1,1 @@
+"""The application shell: settings, bootstrap, process runtime, command line."""

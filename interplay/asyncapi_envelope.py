@@ -1,0 +1,131 @@
+"""The parts of the AsyncAPI document that are the same for every message: servers, the envelope
+(as message traits) and the RPC reply's shape. They mirror ``messaging.envelope`` and
+``messaging.rpc``; the envelope's names follow the CloudEvents AMQP binding where it fits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.envelope import CONTENT_TYPE, SPEC_VERSION
+
+DESCRIPTION = (
+    "The wire contract of interplay: domains publish facts to the topic exchange "
+    "interplay.events and react to each other's through their inbox queues; inside a domain "
+    "an orchestrator sends commands to its services' RPC queues and waits for their replies. "
+    "Every message is persistent JSON with the envelope below (AMQP properties and headers); "
+    "correlation_id is the business flow, the same on every message of one order. Readers "
+    "ignore fields they do not know; a breaking change gets a new schema_version."
+)
+
+SERVERS = {
+    "rabbitmq": {
+        "host": "{host}:5672",
+        "protocol": "amqp",
+        "protocolVersion": "0.9.1",
+        "pathname": "/",
+        "description": "RabbitMQ; each domain logs in as its own user, which may publish only "
+        "its own routing keys.",
+        "variables": {"host": {"default": "localhost"}},
+    },
+    "rabbitmqTls": {
+        "host": "{host}:5671",
+        "protocol": "amqps",
+        "protocolVersion": "0.9.1",
+        "pathname": "/",
+        "description": "The same broker over TLS (INTERPLAY_AMQP_URL=amqps://...).",
+        "variables": {"host": {"default": "localhost"}},
+    },
+}
+
+_AMQP_PROPERTIES: dict[str, dict[str, Any]] = {
+    "message_id": {"type": "string", "format": "uuid", "description": "AMQP property: this "
+                   "message's id (a repeat after a crash keeps it)."},
+    "correlation_id": {"type": "string", "description": "AMQP property: the business flow's "
+                       "id, the id of the message that started it."},
+    "type": {"type": "string", "description": "AMQP property: the routing key of an event, "
+             "the name of a command, or the command's name + '.reply'."},
+    "timestamp": {"type": "integer", "description": "AMQP property: seconds since the epoch."},
+    "app_id": {"type": "string", "description": "AMQP property: the producing domain."},
+    "content_type": {"type": "string", "const": CONTENT_TYPE, "description": "AMQP property."},
+    "delivery_mode": {"type": "integer", "const": 2, "description": "AMQP property: persistent."},
+}  # fmt: skip
+
+_HEADERS: dict[str, dict[str, Any]] = {
+    "cloudEvents:specversion": {"type": "string", "const": SPEC_VERSION},
+    "cloudEvents:id": {"type": "string", "description": "The same as message_id."},
+    "cloudEvents:source": {"type": "string", "description": "The same as app_id."},
+    "cloudEvents:type": {"type": "string", "description": "The same as type."},
+    "cloudEvents:time": {"type": "string", "format": "date-time",
+                         "description": "When it was produced, to the microsecond."},
+    "causation_id": {"type": "string", "description": "The message_id of the message that "
+                     "caused this one; absent on the first message of a flow."},
+    "schema_version": {"type": "integer", "minimum": 1, "maximum": 999,
+                       "description": "The version of the payload's contract."},
+    "traceparent": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$",
+                    "description": "W3C trace context: the flow is the trace."},
+}  # fmt: skip
+
+_REQUIRED = ["message_id", "correlation_id", "type", "timestamp", "app_id", "content_type"]
+_REQUIRED += ["cloudEvents:specversion", "cloudEvents:id", "cloudEvents:source"]
+_REQUIRED += ["cloudEvents:type", "cloudEvents:time", "schema_version", "traceparent"]
+
+
+def _trait(description: str, *, also_required: tuple[str, ...] = (), reply_to: bool = False) -> Any:
+    properties = {**_AMQP_PROPERTIES, **_HEADERS}
+    if reply_to:
+        properties["reply_to"] = {
+            "type": "string",
+            "description": "AMQP property: where the reply goes (amq.rabbitmq.reply-to).",
+        }
+    return {
+        "headers": {
+            "type": "object",
+            "description": description,
+            "properties": properties,
+            "required": [*_REQUIRED, *also_required],
+        },
+        "correlationId": {
+            "description": "The business flow, the same on every message of one order.",
+            "location": "$message.header#/correlation_id",
+        },
+    }
+
+
+TRAITS = {
+    "event": _trait("The envelope of an event on interplay.events."),
+    "command": _trait(
+        "The envelope of a command to a service's RPC queue.",
+        also_required=("causation_id", "reply_to"),
+        reply_to=True,
+    ),
+    "reply": _trait(
+        "The envelope of a reply; causation_id is the message_id of the command it answers.",
+        also_required=("causation_id",),
+    ),
+}
+
+
+def rpc_reply(result: dict[str, Any]) -> dict[str, Any]:
+    """The body of every reply: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error":
+    ...}`` with a typed failure (``business`` when the service refused for a business reason)."""
+    failure = {"$ref": "#/components/schemas/RpcFailure"}
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "title": "Success",
+                "properties": {"ok": {"const": True}, "result": result, "error": {"type": "null"}},
+                "required": ["ok", "result"],
+            },
+            {
+                "type": "object",
+                "title": "Failure",
+                "properties": {
+                    "ok": {"const": False},
+                    "error": failure,
+                    "result": {"type": "null"},
+                },
+                "required": ["ok", "error"],
+            },
+        ]
+    }

@@ -1,0 +1,374 @@
+"""Dead letters you can work with: read them without taking them, replay them, purge them.
+
+Each domain's dead letters wait in ``<domain>.dead-letter`` (see ``messaging.dead_letters``).
+A ``DeadLetterQueue`` reads one of them on a channel of its own and holds what it read unacked:
+what is replayed or removed is acked, everything else goes back to the queue, in its order,
+when the channel closes. Nothing is taken off the queue by looking at it.
+
+Example::
+
+    broker = await Broker.connect(settings.broker("interplay dlq"))
+    async with DeadLetterQueue.open(broker, "payments") as dead_letters:
+        async for letter in dead_letters.letters(limit=100):
+            if letter.reason == RejectReason.SCHEMA_VIOLATION:
+                await dead_letters.replay(letter)  # back to its queue, then acked here
+    await broker.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.exceptions import DeliveryError
+from aiormq.exceptions import ChannelNotFoundEntity
+
+from messaging.broker import Broker
+from messaging.dead_letters import (
+    DETAIL_HEADER,
+    QUEUE_HEADER,
+    REASON_HEADER,
+    ROUTING_KEY_HEADER,
+    TIME_HEADER,
+)
+from messaging.topology import dead_letter_queue
+
+REPLAYED_AT_HEADER = "x-interplay-replayed-at"
+REPLAYS_HEADER = "x-interplay-replays"  # how often the message was replayed from a DLQ
+
+# Headers that describe a past dead-lettering, not the message: a replay drops them, with every
+# ``x-interplay-*`` header (reasons, retry attempts), so that the message starts afresh.
+_INTERPLAY_PREFIX = "x-interplay-"
+_BROKER_DEATH_HEADERS = frozenset(
+    {
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+        "x-delivery-count",  # set by quorum queues on redelivery
+    }
+)
+MAX_PREFETCH = 65_535  # AMQP's prefetch count is a short: at most this many held at once
+IDLE_SECONDS = 2.0  # a counted message that does not come this long is held by someone else
+
+
+class DeadLetterQueueMissing(LookupError):
+    """The domain's dead-letter queue does not exist (the domain never ran on this broker)."""
+
+
+class ReplayRefused(Exception):
+    """A dead letter cannot be replayed; it stays in its dead-letter queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message in a dead-letter queue, and why it is there.
+
+    ``reason`` is a ``RejectReason`` value when interplay dead-lettered it, or RabbitMQ's own
+    (``rejected``, ``expired``, ``delivery_limit``) from ``x-death`` when the queue did;
+    ``queue`` is where it came from, and where a replay sends it.
+    """
+
+    domain: str
+    delivery_tag: int
+    message_id: str | None
+    correlation_id: str | None
+    type: str | None
+    reason: str
+    detail: str
+    queue: str | None
+    routing_key: str | None
+    dead_lettered_at: datetime | None
+    replays: int
+    replayed_at: datetime | None
+    app_id: str | None
+    content_type: str | None
+    timestamp: datetime | None
+    headers: Mapping[str, Any]
+    body: bytes
+
+    @classmethod
+    def of(cls, domain: str, message: AbstractIncomingMessage) -> DeadLetter:
+        headers = dict(message.headers or {})
+        death = _latest_death(headers)
+        if REASON_HEADER in headers or not death:
+            reason = _text(headers.get(REASON_HEADER)) or "unknown"
+            detail = _text(headers.get(DETAIL_HEADER)) or ""
+            queue = _text(headers.get(QUEUE_HEADER))
+            routing_key = _text(headers.get(ROUTING_KEY_HEADER))
+            when = _time(headers.get(TIME_HEADER))
+        else:
+            reason = _text(death.get("reason")) or "unknown"
+            queue = _text(death.get("queue"))
+            detail = f"dead-lettered by RabbitMQ from {queue} ({reason})"
+            keys = death.get("routing-keys")
+            routing_key = _text(keys[0]) if isinstance(keys, list) and keys else None
+            when = _time(death.get("time"))
+        return cls(
+            domain=domain,
+            delivery_tag=message.delivery_tag or 0,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            reason=reason,
+            detail=detail,
+            queue=queue,
+            routing_key=routing_key,
+            dead_lettered_at=when,
+            replays=_count(headers.get(REPLAYS_HEADER)),
+            replayed_at=_time(headers.get(REPLAYED_AT_HEADER)),
+            app_id=message.app_id,
+            content_type=message.content_type,
+            timestamp=message.timestamp,
+            headers=headers,
+            body=message.body,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which dead letters a command acts on; an empty set of a kind selects all of that kind."""
+
+    message_ids: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    reasons: frozenset[str] = frozenset()
+
+    def __contains__(self, letter: DeadLetter) -> bool:
+        return (
+            (not self.message_ids or letter.message_id in self.message_ids)
+            and (not self.types or letter.type in self.types)
+            and (not self.reasons or letter.reason in self.reasons)
+        )
+
+
+class DeadLetterQueue:
+    """One domain's dead-letter queue, read on a channel of its own."""
+
+    def __init__(
+        self, domain: str, broker: Broker, channel: AbstractChannel, queue: AbstractQueue
+    ) -> None:
+        self.domain = domain
+        self.broker = broker
+        self.channel = channel
+        self.queue = queue
+        self._held: dict[int, AbstractIncomingMessage] = {}
+        self._existing_queues: set[str] = set()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, broker: Broker, domain: str) -> AsyncIterator[DeadLetterQueue]:
+        """Everything read and neither replayed nor removed goes back when this exits."""
+        channel = await broker.connection.channel(publisher_confirms=True, on_return_raises=True)
+        try:
+            try:
+                queue = await channel.declare_queue(dead_letter_queue(domain), passive=True)
+            except ChannelNotFoundEntity as missing:
+                raise DeadLetterQueueMissing(dead_letter_queue(domain)) from missing
+            yield cls(domain, broker, channel, queue)
+        finally:
+            # Closing without acks gives back every held message at its place in the queue.
+            await channel.close()
+
+    @property
+    def depth(self) -> int:
+        """How many dead letters were ready when the queue was opened."""
+        return self.queue.declaration_result.message_count or 0
+
+    async def letters(self, limit: int) -> AsyncIterator[DeadLetter]:
+        """The oldest ``limit`` dead letters, in queue order, held until the queue is closed."""
+        wanted = min(self.depth, limit, MAX_PREFETCH)
+        if wanted == 0:
+            return
+        # The prefetch holds exactly the counted messages: later arrivals wait their turn.
+        await self.channel.set_qos(prefetch_count=wanted)
+        arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        await self.queue.consume(arrived.put, no_ack=False)
+        for _ in range(wanted):
+            try:
+                message = await asyncio.wait_for(arrived.get(), IDLE_SECONDS)
+            except TimeoutError:
+                return  # another reader holds the rest
+            letter = DeadLetter.of(self.domain, message)
+            self._held[letter.delivery_tag] = message
+            yield letter
+
+    async def replay(self, letter: DeadLetter) -> None:
+        """Publish ``letter`` back to its queue with confirms, then remove it from here."""
+        if not letter.queue:
+            raise ReplayRefused("it does not say which queue it came from")
+        if not await self._queue_exists(letter.queue):
+            raise ReplayRefused(f"its queue {letter.queue} no longer exists")
+        message = self._held[letter.delivery_tag]
+        try:
+            await self.channel.default_exchange.publish(
+                replay_copy(message, letter.replays + 1, datetime.now(UTC)),
+                routing_key=letter.queue,
+                mandatory=True,
+            )
+        except DeliveryError as refused:
+            raise ReplayRefused(f"the broker did not take it for {letter.queue}") from refused
+        await self.remove(letter)
+
+    async def remove(self, letter: DeadLetter) -> None:
+        """Ack ``letter``: it leaves the dead-letter queue for good."""
+        await self._held.pop(letter.delivery_tag).ack()
+
+    async def _queue_exists(self, name: str) -> bool:
+        if name in self._existing_queues:
+            return True
+        # A failed passive declare closes its channel, so probe on a throwaway one.
+        probe = await self.broker.connection.channel()
+        try:
+            await probe.declare_queue(name, passive=True)
+        except ChannelNotFoundEntity:
+            return False
+        finally:
+            await probe.close()
+        self._existing_queues.add(name)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What ``read_dead_letters`` found, and how many each domain's queue held."""
+
+    letters: list[DeadLetter]
+    depths: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    replayed: list[DeadLetter]
+    refused: list[tuple[DeadLetter, str]]  # and why, each still in its dead-letter queue
+
+
+Action = Callable[[DeadLetterQueue, DeadLetter], Awaitable[None]]
+
+
+async def read_dead_letters(
+    broker: Broker, domains: Iterable[str], selection: Selection, limit: int
+) -> Reading:
+    """The selected dead letters among the oldest ``limit`` of each domain, left in place."""
+    letters: list[DeadLetter] = []
+    depths: dict[str, int] = {}
+
+    async def keep(queue: DeadLetterQueue, letter: DeadLetter) -> None:
+        letters.append(letter)
+
+    for domain in domains:
+        depth = await _for_each_selected(broker, domain, selection, limit, keep)
+        if depth is not None:
+            depths[domain] = depth
+    return Reading(letters, depths)
+
+
+async def replay_dead_letters(
+    broker: Broker, domains: Iterable[str], selection: Selection, limit: int
+) -> ReplayReport:
+    """Send each selected dead letter back to its queue; a refused one stays where it is."""
+    report = ReplayReport([], [])
+    started = datetime.now(UTC)
+
+    async def replay(queue: DeadLetterQueue, letter: DeadLetter) -> None:
+        if letter.replayed_at is not None and letter.replayed_at >= started:
+            return  # replayed by this very run and dead-lettered again: once is enough
+        try:
+            await queue.replay(letter)
+        except ReplayRefused as refused:
+            report.refused.append((letter, str(refused)))
+        else:
+            report.replayed.append(letter)
+
+    for domain in domains:
+        await _for_each_selected(broker, domain, selection, limit, replay)
+    return report
+
+
+async def purge_dead_letters(
+    broker: Broker, domains: Iterable[str], selection: Selection, limit: int
+) -> list[DeadLetter]:
+    """Remove the selected dead letters for good; returns what was removed."""
+    removed: list[DeadLetter] = []
+
+    async def remove(queue: DeadLetterQueue, letter: DeadLetter) -> None:
+        await queue.remove(letter)
+        removed.append(letter)
+
+    for domain in domains:
+        await _for_each_selected(broker, domain, selection, limit, remove)
+    return removed
+
+
+async def _for_each_selected(
+    broker: Broker, domain: str, selection: Selection, limit: int, action: Action
+) -> int | None:
+    """Run ``action`` on each selected dead letter of ``domain``; the queue's depth, if any."""
+    try:
+        async with DeadLetterQueue.open(broker, domain) as queue:
+            async for letter in queue.letters(limit):
+                if letter in selection:
+                    await action(queue, letter)
+            return queue.depth
+    except DeadLetterQueueMissing:
+        return None  # the domain never ran here: it has no dead letters
+
+
+def replay_copy(message: AbstractIncomingMessage, replays: int, now: datetime) -> Message:
+    """The message as first sent: same ids and envelope, no dead-letter headers, counted."""
+    headers = {
+        name: value
+        for name, value in (message.headers or {}).items()
+        if not name.startswith(_INTERPLAY_PREFIX) and name not in _BROKER_DEATH_HEADERS
+    }
+    headers[REPLAYED_AT_HEADER] = now.isoformat()
+    headers[REPLAYS_HEADER] = replays
+    return Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        priority=message.priority,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        app_id=message.app_id,
+        timestamp=message.timestamp,
+        reply_to=message.reply_to,
+    )
+
+
+def _latest_death(headers: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
+        return deaths[0]  # RabbitMQ keeps the most recent dead-lettering first
+    return None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) and value else None
+
+
+def _time(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = _text(value)
+    try:
+        return _time(datetime.fromisoformat(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -1,0 +1,261 @@
+"""RabbitMQ definitions for least privilege, generated from the domain registry (design §8).
+
+Each domain logs in as its own user, named after the domain, who may declare, read and write only
+the names the framework declares for it (``messaging.topology``, ``orchestrators.choreography``)
+and the shared exchanges. A **topic permission** on ``interplay.events`` lets it publish only its
+own routing keys (``^payments\\.``) and bind only the keys its workflows consume. Two more users:
+
+- ``storefront``: the outside that places orders (``interplay publish``); it may publish the
+  events no domain publishes but some domain consumes (``orders.order.placed``), nothing else;
+- ``admin``: the operator's login for the management UI (tag ``administrator``); no process uses it.
+
+A password is never made up: it comes from ``<PREFIX><USER>_PASSWORD`` and is stored as RabbitMQ
+stores it (``rabbit_password_hashing_sha256``). Example::
+
+    users = broker_users(DOMAINS.values())
+    document = definitions(users, vhost="/", passwords=passwords_from(os.environ, users))
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from messaging.topology import (
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    dead_letter_queue,
+    inbox_queue,
+    internal_exchange,
+    rpc_queue,
+)
+from orchestrators import Domain
+from orchestrators.choreography import step_queue
+
+HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+ADMIN = "admin"
+STOREFRONT = "storefront"
+SHARED_EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
+# RPC requests go to a service's queue and replies to direct reply-to, both through the default
+# exchange, which RabbitMQ authorises as ``amq.default`` whatever the target queue.
+DEFAULT_EXCHANGE = "amq.default"
+NOTHING = "^$"
+EVERYTHING = ".*"
+_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+
+
+class MissingPasswords(ValueError):
+    """Some users have no password in the environment; nothing is written."""
+
+    def __init__(self, variables: list[str]) -> None:
+        super().__init__(f"set {', '.join(variables)}; a broker user never gets a default password")
+        self.variables = variables
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUser:
+    """A user and what it may do on the vhost; ``topic_*`` apply to ``interplay.events``."""
+
+    name: str
+    configure: str
+    write: str
+    read: str
+    topic_write: str | None = None
+    topic_read: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+RETRY_SUFFIX = r"(\.retry\.[0-9]+)?"  # each queue's delay queues: ``<queue>.retry.<ms>``
+
+
+def exactly(names: Iterable[str], suffix: str = "") -> str:
+    r"""A permission regex that matches these names and no other, grouped by first segment.
+
+    >>> exactly(["orders.inbox", "orders.dead-letter", "amq.default"])
+    '^(orders\\.(inbox|dead-letter)|amq\\.default)$'
+    """
+    groups: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a queue, exchange or routing key interplay declares")
+        first, _, rest = name.partition(".")
+        groups.setdefault(first, []).append(rest)
+    return f"^({'|'.join(_group(first, rests) for first, rests in groups.items())}){suffix}$"
+
+
+def _group(first: str, rests: list[str]) -> str:
+    """``orders`` + ``[inbox, dead-letter]`` -> ``orders\\.(inbox|dead-letter)``."""
+    tails = [_literal(rest) for rest in rests if rest]
+    if not tails:
+        return _literal(first)
+    either = tails[0] if len(tails) == 1 else f"({'|'.join(tails)})"
+    optional = "" in rests  # ``first`` itself is one of the names too
+    return _literal(first) + (f"(\\.{either})?" if optional else f"\\.{either}")
+
+
+def _literal(name: str) -> str:
+    return name.replace(".", r"\.")
+
+
+def own_names(domain: Domain) -> tuple[str, ...]:
+    """Every queue and exchange the framework declares for ``domain``, in either pattern."""
+    name = domain.name
+    return (
+        inbox_queue(name),
+        dead_letter_queue(name),
+        internal_exchange(name),
+        *(rpc_queue(name, service) for service in domain.services),
+        *(step_queue(name, wf, step) for wf in domain.workflows for step in wf.steps),
+    )
+
+
+def domain_user(domain: Domain) -> BrokerUser:
+    """Declares, binds and consumes its own names; publishes its own events only.
+
+    It declares the shared exchanges too (so it needs configure on them), binds its queues to
+    them (read) and publishes to them (write); queues dead-letter to ``interplay.dead-letter``,
+    which RabbitMQ checks as a write when the queue is declared.
+    """
+    names = (*own_names(domain), *SHARED_EXCHANGES)
+    return BrokerUser(
+        name=domain.name,
+        configure=exactly(names, RETRY_SUFFIX),
+        write=exactly((*names, DEFAULT_EXCHANGE), RETRY_SUFFIX),
+        read=exactly(names, RETRY_SUFFIX),
+        topic_write=f"^{re.escape(domain.name)}\\.",
+        topic_read=exactly(event.message_type for event in domain.consumes),
+    )
+
+
+def external_events(domains: Iterable[Domain]) -> list[str]:
+    """Routing keys some domain consumes and none publishes: they come from outside."""
+    domains = list(domains)
+    published = {event.message_type for d in domains for event in d.publishes}
+    consumed = (event.message_type for d in domains for event in d.consumes)
+    return sorted(set(consumed) - published)
+
+
+def storefront_user(domains: Iterable[Domain]) -> BrokerUser:
+    """Publishes the external events; declares ``interplay.events`` as ``interplay publish`` does.
+
+    It reads nothing, so ``interplay publish --follow`` (which binds a queue to every event)
+    needs another user.
+    """
+    return BrokerUser(
+        name=STOREFRONT,
+        configure=exactly([EVENTS_EXCHANGE]),
+        write=exactly([EVENTS_EXCHANGE]),
+        read=NOTHING,
+        topic_write=exactly(external_events(domains)),
+        topic_read=NOTHING,
+    )
+
+
+def admin_user() -> BrokerUser:
+    return BrokerUser(ADMIN, EVERYTHING, EVERYTHING, EVERYTHING, tags=("administrator",))
+
+
+def broker_users(
+    domains: Iterable[Domain], *, storefront: bool = True, admin: bool = True
+) -> list[BrokerUser]:
+    domains = list(domains)
+    users = [domain_user(domain) for domain in domains]
+    if storefront:
+        users.append(storefront_user(domains))
+    if admin:
+        users.append(admin_user())
+    return users
+
+
+def password_variable(user: str, prefix: str = "") -> str:
+    """``payments`` -> ``PAYMENTS_PASSWORD`` (as deploy/rabbitmq/render_definitions.py reads)."""
+    return f"{prefix}{user.upper().replace('-', '_')}_PASSWORD"
+
+
+def passwords_from(
+    environ: Mapping[str, str], users: Iterable[BrokerUser], prefix: str = ""
+) -> dict[str, str]:
+    """Each user's password from the environment; ``MissingPasswords`` names what is unset."""
+    users = list(users)
+    missing = [
+        password_variable(u.name, prefix)
+        for u in users
+        if not environ.get(password_variable(u.name, prefix))
+    ]
+    if missing:
+        raise MissingPasswords(missing)
+    return {u.name: environ[password_variable(u.name, prefix)] for u in users}
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """How RabbitMQ stores a password: base64(salt + sha256(salt + password)), 4-byte salt."""
+    salt = os.urandom(4) if salt is None else salt
+    digest = hashlib.sha256(salt + password.encode()).digest()
+    return base64.b64encode(salt + digest).decode()
+
+
+def definitions(
+    users: Iterable[BrokerUser], *, vhost: str = "/", passwords: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """The document ``rabbitmqctl import_definitions`` (or ``load_definitions``) takes.
+
+    ``passwords=None`` leaves every ``password_hash`` empty, for a deploy step that fills in the
+    passwords (deploy/rabbitmq/render_definitions.py): no hash is kept in the repository.
+    """
+    users = list(users)
+    return {
+        "vhosts": [{"name": vhost}],
+        "users": [_user(user, passwords) for user in users],
+        "permissions": [
+            {
+                "user": u.name,
+                "vhost": vhost,
+                "configure": u.configure,
+                "write": u.write,
+                "read": u.read,
+            }
+            for u in users
+        ],
+        "topic_permissions": [
+            {
+                "user": u.name,
+                "vhost": vhost,
+                "exchange": EVENTS_EXCHANGE,
+                "write": u.topic_write,
+                "read": u.topic_read or NOTHING,
+            }
+            for u in users
+            if u.topic_write is not None
+        ],
+        "exchanges": [
+            _exchange(vhost, EVENTS_EXCHANGE, "topic"),
+            _exchange(vhost, DEAD_LETTER_EXCHANGE, "direct"),
+        ],
+    }
+
+
+def _user(user: BrokerUser, passwords: Mapping[str, str] | None) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "password_hash": "" if passwords is None else password_hash(passwords[user.name]),
+        "hashing_algorithm": HASHING_ALGORITHM,
+        "tags": list(user.tags),
+    }
+
+
+def _exchange(vhost: str, name: str, kind: str) -> dict[str, Any]:
+    """Declared as the framework declares it, so that both declarations agree."""
+    return {
+        "name": name,
+        "vhost": vhost,
+        "type": kind,
+        "durable": True,
+        "auto_delete": False,
+        "internal": False,
+        "arguments": {},
+    }

@@ -1,0 +1,231 @@
+"""Consuming one queue: decode, validate, dispatch, ack after the work.
+
+Every delivery goes through the same steps, whatever the queue: the envelope is read, the body
+checked for size and validated against its contract, a message handled before is acked and
+skipped (when the queue keeps an inbox), the handler awaited, the message recorded as handled
+and acked. A message that can never be processed (``InvalidMessage``) is dead-lettered with the
+reason at once; one whose handler fails is retried with backoff, then dead-lettered with the
+reason and the number of attempts. The consumer keeps serving the next message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
+from aiormq.exceptions import ChannelInvalidStateError
+from prometheus_client import Counter, Histogram
+
+from messaging.contracts import Contract, MessageCatalog
+from messaging.dead_letters import DeadLetters
+from messaging.envelope import Envelope
+from messaging.errors import InvalidMessage, RejectReason
+from messaging.metrics import MESSAGING_SYSTEM, Hop, Metrics, Outcome
+from messaging.publisher import Labels
+from messaging.retries import Retries, failures_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A validated incoming message as handlers see it."""
+
+    envelope: Envelope
+    body: Contract
+    reply_to: str | None = None
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class HandledMessages(Protocol):
+    """The inbox port: which messages a queue has handled (a domain keeps it in its database)."""
+
+    async def seen(self, message_id: str, queue: str) -> bool: ...
+
+    async def record(self, envelope: Envelope, queue: str, received_at: float) -> None: ...
+
+
+class _HopMetrics:
+    """The metric children of one (queue, message type), bound once."""
+
+    __slots__ = ("consumed", "handling", "latency")
+
+    def __init__(self, metrics: Metrics, queue: str, labels: Labels, hop: Hop, message_type: str):
+        hop_labels = (
+            MESSAGING_SYSTEM,
+            queue,
+            labels.domain,
+            labels.service,
+            labels.pattern,
+            hop.value,
+            message_type,
+        )
+        self.latency: Histogram = metrics.hop_latency.labels(*hop_labels)
+        self.handling: Histogram = metrics.handling_duration.labels(*hop_labels)
+        self.consumed: dict[Outcome, Counter] = {
+            outcome: metrics.messages_consumed.labels("process", *hop_labels, outcome.value)
+            for outcome in Outcome
+        }
+
+
+class QueueConsumer:
+    """Runs ``handler`` for every valid message of one queue."""
+
+    def __init__(
+        self,
+        queue: AbstractQueue,
+        catalog: MessageCatalog,
+        handler: Handler,
+        *,
+        dead_letters: DeadLetters,
+        metrics: Metrics,
+        labels: Labels,
+        hop: Hop,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        retries: Retries | None = None,
+        inbox: HandledMessages | None = None,
+        deduplicate: bool = False,
+    ) -> None:
+        self.queue = queue
+        self.catalog = catalog
+        self.handler = handler
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.labels = labels
+        self.hop = hop
+        self.max_body_bytes = max_body_bytes
+        self.retries = retries
+        self.inbox = inbox
+        # Not for RPC: a repeated request must be answered again, so services are idempotent.
+        self.deduplicate = deduplicate and inbox is not None
+        self._hop_metrics: dict[str, _HopMetrics] = {}
+        self._tag: ConsumerTag | None = None
+
+    async def start(self) -> None:
+        self._tag = await self.queue.consume(self.on_message)
+
+    async def stop(self) -> None:
+        if self._tag is not None:
+            await self.queue.cancel(self._tag)
+            self._tag = None
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        received = time.time()
+        try:
+            delivery = self._decode(message)
+        except InvalidMessage as invalid:
+            await self._dead_letter(message, invalid.reason, invalid.detail, message.type)
+            return
+        envelope = delivery.envelope
+        hop = self._metrics_for(envelope.type)
+        hop.latency.observe(max(0.0, received - envelope.time.timestamp()))
+        try:
+            if self.deduplicate and await self._handled_before(envelope):
+                await message.ack()
+                hop.consumed[Outcome.DUPLICATE].inc()
+                return
+            await self.handler(delivery)
+            if self.inbox is not None:
+                await self.inbox.record(envelope, self.queue.name, received)
+        except InvalidMessage as invalid:
+            await self._dead_letter(message, invalid.reason, invalid.detail, envelope.type)
+            return
+        except Exception as error:
+            await self._failed(message, envelope, error, hop)
+            return
+        await message.ack()
+        hop.handling.observe(time.time() - received)
+        hop.consumed[Outcome.ACKED].inc()
+
+    async def _handled_before(self, envelope: Envelope) -> bool:
+        assert self.inbox is not None
+        return await self.inbox.seen(envelope.message_id, self.queue.name)
+
+    async def _failed(
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        error: Exception,
+        hop: _HopMetrics,
+    ) -> None:
+        """Retry with backoff while attempts last, then dead-letter with the reason."""
+        failures = failures_of(message) + 1
+        detail = f"{type(error).__name__}: {error}"
+        if self.retries is not None and self.retries.should_retry(failures):
+            log.warning(
+                "handler failed on %s %s (try %d): %s",
+                envelope.type,
+                envelope.message_id,
+                failures,
+                detail,
+            )
+            try:
+                await self.retries.schedule(message, self.queue.name, failures, detail)
+            except Exception:
+                log.exception(
+                    "could not schedule a retry of %s; requeueing it", envelope.message_id
+                )
+                with contextlib.suppress(ChannelInvalidStateError):
+                    await message.nack(requeue=True)
+                return
+            hop.consumed[Outcome.RETRIED].inc()
+            return
+        log.exception("handler failed on %s %s for good", envelope.type, envelope.message_id)
+        await self._dead_letter(
+            message, RejectReason.HANDLER_ERROR, detail, envelope.type, attempts=failures
+        )
+
+    def _decode(self, message: AbstractIncomingMessage) -> Delivery:
+        if len(message.body) > self.max_body_bytes:
+            raise InvalidMessage(
+                RejectReason.TOO_LARGE,
+                f"body is {len(message.body)} bytes, the limit is {self.max_body_bytes}",
+            )
+        envelope = Envelope.from_message(message)
+        body = self.catalog.parse(envelope.type, message.body)
+        return Delivery(envelope, body, message.reply_to)
+
+    async def _dead_letter(
+        self,
+        message: AbstractIncomingMessage,
+        reason: RejectReason,
+        detail: str,
+        message_type: str | None,
+        attempts: int = 1,
+    ) -> None:
+        try:
+            await self.dead_letters.send(
+                message,
+                queue=self.queue.name,
+                service=self.labels.service,
+                reason=reason,
+                detail=detail,
+                attempts=attempts,
+            )
+        except Exception:
+            # The copy was not confirmed, so the original must stay: give it back to the queue
+            # (the queue's delivery limit is the backstop). On a dead channel the broker
+            # requeues it by itself.
+            log.exception("could not dead-letter %s; requeueing it", message.message_id)
+            with contextlib.suppress(ChannelInvalidStateError):
+                await message.nack(requeue=True)
+            return
+        # Unknown types share one label value so that garbage cannot blow up cardinality.
+        known = message_type if message_type and message_type in self.catalog else "unknown"
+        self._metrics_for(known).consumed[Outcome.DEAD_LETTERED].inc()
+
+    def _metrics_for(self, message_type: str) -> _HopMetrics:
+        hop = self._hop_metrics.get(message_type)
+        if hop is None:
+            hop = _HopMetrics(self.metrics, self.queue.name, self.labels, self.hop, message_type)
+            self._hop_metrics[message_type] = hop
+        return hop

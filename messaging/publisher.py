@@ -1,0 +1,128 @@
+"""Publishing with publisher confirms, persistent messages and per-hop metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.exceptions import DeliveryError, PublishError
+from prometheus_client import Counter
+
+from messaging.contracts import Contract
+from messaging.envelope import Envelope
+from messaging.errors import PublishFailed, Unroutable
+from messaging.metrics import MESSAGING_SYSTEM, Hop, Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """Who is publishing or consuming: the constant labels of a process's component."""
+
+    domain: str
+    service: str
+    pattern: str
+
+
+class Publisher:
+    """Publishes contracts to one exchange of one channel and waits for the broker's confirm.
+
+    Messages are mandatory, so the broker says when no queue is bound (``basic.return``). For a
+    command that is an error (``Unroutable``: its service does not exist); an event is a fact
+    that may have no subscriber yet, so it is logged once per type and publishing goes on.
+    ``PublishFailed`` is raised when the broker nacks or refuses the publish (for instance a
+    topic permission forbids the key).
+    """
+
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        exchange: AbstractExchange,
+        metrics: Metrics,
+        labels: Labels,
+        hop: Hop,
+        *,
+        destination: str | None = None,
+    ) -> None:
+        self.channel = channel
+        # The metric label for where messages go: the exchange, else the fixed name given here
+        # (replies go to per-caller direct reply-to names, which must not become label values).
+        self.destination = destination or exchange.name
+        self.exchange = exchange
+        self.metrics = metrics
+        self.labels = labels
+        self.hop = hop
+        self._sent: dict[tuple[str, str], Counter] = {}
+        self._unrouted: set[str] = set()
+
+    async def publish(
+        self,
+        contract: Contract,
+        envelope: Envelope,
+        *,
+        routing_key: str | None = None,
+        mandatory: bool = True,
+        **properties: object,
+    ) -> None:
+        body = contract.model_dump_json().encode()
+        await self.publish_raw(
+            body, envelope, routing_key=routing_key, mandatory=mandatory, **properties
+        )
+
+    async def publish_raw(
+        self,
+        body: bytes,
+        envelope: Envelope,
+        *,
+        routing_key: str | None = None,
+        mandatory: bool = True,
+        **properties: object,
+    ) -> None:
+        key = routing_key if routing_key is not None else envelope.type
+        message = envelope.to_message(body, **properties)
+        try:
+            await self.exchange.publish(message, routing_key=key, mandatory=mandatory)
+        except PublishError as error:
+            if self.hop in (Hop.EVENT, Hop.INTERNAL_EVENT):
+                if envelope.type not in self._unrouted:
+                    self._unrouted.add(envelope.type)
+                    log.info("no queue subscribes to %s yet; it was published to no one", key)
+                self._sent_counter(key, envelope.type).inc()
+                return
+            self._error("unroutable")
+            raise Unroutable(f"no queue is bound to {self.exchange.name!r} for {key!r}") from error
+        except DeliveryError as error:
+            self._error("nacked")
+            raise PublishFailed(f"broker nacked {envelope.type} to {key!r}") from error
+        except aiormq.exceptions.ChannelAccessRefused as error:
+            self._error("refused")
+            log.error(
+                "broker refused publish of %s with routing key %r: %s", envelope.type, key, error
+            )
+            raise PublishFailed(f"broker refused {key!r}: {error}") from error
+        self._sent_counter(key, envelope.type).inc()
+
+    def _sent_counter(self, routing_key: str, message_type: str) -> Counter:
+        destination = self.destination or routing_key  # the default exchange: the queue's name
+        counter = self._sent.get((destination, message_type))
+        if counter is None:
+            counter = self.metrics.messages_sent.labels(
+                "publish",
+                MESSAGING_SYSTEM,
+                destination,
+                self.labels.domain,
+                self.labels.service,
+                self.labels.pattern,
+                self.hop.value,
+                message_type,
+            )
+            self._sent[(destination, message_type)] = counter
+        return counter
+
+    def _error(self, reason: str) -> None:
+        self.metrics.publish_errors.labels(
+            self.labels.domain, self.labels.service, self.hop.value, reason
+        ).inc()

@@ -1,0 +1,233 @@
+"""Request/reply over RabbitMQ queues.
+
+A request goes to ``<domain>.<service>.rpc`` with ``reply_to`` set to RabbitMQ's direct reply-to
+and the flow's ``correlation_id``; the reply names the request it answers in ``causation_id``
+(one flow makes many calls, so the flow id alone cannot pair them). The reply body says success
+or a typed failure::
+
+    {"ok": true, "result": {...}}
+    {"ok": false, "error": {"type": "CardDeclined", "reason": "...", "business": true}}
+
+Example::
+
+    client = RpcClient(channel, metrics, labels)
+    await client.start()
+    result = await client.call("payments.gateway.rpc", AuthorisePayment(...), cause, timeout=5)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiormq
+from aio_pika.abc import AbstractRobustChannel
+from prometheus_client import Histogram
+from pydantic import BaseModel, ValidationError
+
+from messaging.consumer import Delivery
+from messaging.contracts import Command, Reply
+from messaging.envelope import Envelope
+from messaging.errors import (
+    InvalidMessage,
+    RejectReason,
+    RemoteFailure,
+    RpcConnectionLost,
+    RpcError,
+    RpcTimeout,
+)
+from messaging.metrics import Hop, Metrics
+from messaging.publisher import Labels, Publisher
+from messaging.topology import DIRECT_REPLY_TO
+
+log = logging.getLogger(__name__)
+
+REPLY_SUFFIX = ".reply"
+
+
+class Refused(Exception):
+    """A service refuses a command for a business reason (a declined card, no stock).
+
+    Domains subclass it (``class CardDeclined(Refused)``); the caller gets a ``RemoteFailure``
+    with ``business=True`` and the subclass name as ``error_type``.
+    """
+
+
+class RpcFailure(BaseModel):
+    type: str
+    reason: str
+    business: bool
+
+    @classmethod
+    def of(cls, error: Exception, *, business: bool) -> RpcFailure:
+        return cls(type=type(error).__name__, reason=str(error), business=business)
+
+
+class RpcReply(BaseModel):
+    """The body of every reply."""
+
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: RpcFailure | None = None
+
+
+CommandHandler = Callable[[Any], Awaitable[Reply | None]]
+
+
+class RpcClient:
+    """Calls services over their RPC queues; every call has a timeout."""
+
+    def __init__(self, channel: AbstractRobustChannel, metrics: Metrics, labels: Labels) -> None:
+        self.channel = channel
+        self.metrics = metrics
+        self.labels = labels
+        self.requests = Publisher(
+            channel, channel.default_exchange, metrics, labels, Hop.RPC_REQUEST
+        )
+        self._pending: dict[str, asyncio.Future[RpcReply]] = {}
+        self._round_trips: dict[tuple[str, str, str], Histogram] = {}
+
+    async def start(self) -> None:
+        await self._consume_replies()
+        self.channel.close_callbacks.add(self._fail_pending)
+        self.channel.reopen_callbacks.add(self._on_reopen)
+
+    async def call(
+        self,
+        queue: str,
+        command: Command,
+        cause: Envelope,
+        *,
+        timeout: float,
+        message_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Send ``command`` and wait for its reply.
+
+        Returns the reply's result; raises ``RemoteFailure`` for a typed failure, ``RpcTimeout``
+        when no reply came in time, ``RpcConnectionLost`` when the connection dropped meanwhile,
+        ``Unroutable`` when no such queue exists.
+        """
+        envelope = cause.caused(
+            command.message_type,
+            self.labels.domain,
+            schema_version=command.schema_version,
+            message_id=message_id,
+        )
+        if envelope.message_id in self._pending:
+            # Replies are paired by request id: a second call under the same id would steal
+            # the first one's reply and leave it waiting until its timeout.
+            raise RpcError(f"a call with message id {envelope.message_id} is already waiting")
+        future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
+        self._pending[envelope.message_id] = future
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            await self.requests.publish(
+                command, envelope, routing_key=queue, reply_to=DIRECT_REPLY_TO
+            )
+            reply = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            outcome = "timeout"
+            detail = f"{command.message_type} to {queue} had no reply in {timeout}s"
+            raise RpcTimeout(detail) from None
+        else:
+            outcome = "ok" if reply.ok else "failed"
+        finally:
+            self._pending.pop(envelope.message_id, None)
+            self._round_trip(queue, command.message_type, outcome).observe(
+                time.perf_counter() - started
+            )
+        if reply.ok:
+            return reply.result or {}
+        assert reply.error is not None
+        raise RemoteFailure(reply.error.type, reply.error.reason, business=reply.error.business)
+
+    async def _consume_replies(self) -> None:
+        # Direct reply-to is a pseudo-queue: consume it without ack on the publishing channel.
+        channel = await self.channel.get_underlay_channel()
+        await channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
+
+    async def _on_reopen(self, *_: object) -> None:
+        await self._consume_replies()
+
+    def _fail_pending(self, *_: object) -> None:
+        for request_id, future in list(self._pending.items()):
+            if not future.done():
+                future.set_exception(RpcConnectionLost(f"connection lost awaiting {request_id}"))
+
+    async def _on_reply(self, message: aiormq.abc.DeliveredMessage) -> None:
+        headers = message.header.properties.headers or {}
+        request_id = headers.get("causation_id")
+        if isinstance(request_id, bytes):
+            request_id = request_id.decode()
+        future = self._pending.get(request_id) if isinstance(request_id, str) else None
+        if future is None or future.done():
+            # Late (after its timeout) or unknown: it changes nothing, but it is counted.
+            labels = (self.labels.domain, self.labels.service, Hop.RPC_REPLY.value)
+            self.metrics.publish_errors.labels(*labels, "late_or_unknown_reply").inc()
+            log.info("ignored a reply to unknown or expired request %r", request_id)
+            return
+        try:
+            future.set_result(RpcReply.model_validate_json(message.body))
+        except ValidationError as error:
+            future.set_exception(
+                RemoteFailure("InvalidReply", f"reply is not an RPC reply: {error}", business=False)
+            )
+
+    def _round_trip(self, queue: str, message_type: str, outcome: str) -> Histogram:
+        key = (queue, message_type, outcome)
+        histogram = self._round_trips.get(key)
+        if histogram is None:
+            service = queue.split(".")[1] if queue.count(".") >= 2 else queue
+            histogram = self.metrics.rpc_round_trip.labels(
+                self.labels.domain, service, self.labels.pattern, message_type, outcome
+            )
+            self._round_trips[key] = histogram
+        return histogram
+
+
+class RpcServer:
+    """Answers the commands of one service; used as a ``QueueConsumer`` handler.
+
+    ``handlers`` maps each command type to the service method that carries it out.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[type[Command], CommandHandler],
+        replies: Publisher,
+    ) -> None:
+        self.handlers = dict(handlers)
+        self.replies = replies
+
+    async def __call__(self, delivery: Delivery) -> None:
+        handler = self.handlers.get(type(delivery.body))  # type: ignore[arg-type]
+        if handler is None:
+            detail = f"this service does not carry out {delivery.envelope.type}"
+            raise InvalidMessage(RejectReason.UNKNOWN_TYPE, detail)
+        try:
+            result = await handler(delivery.body)
+        except Refused as refusal:
+            reply = RpcReply(ok=False, error=RpcFailure.of(refusal, business=True))
+        except Exception as error:
+            log.exception("%s failed on %s", delivery.envelope.type, delivery.envelope.message_id)
+            reply = RpcReply(ok=False, error=RpcFailure.of(error, business=False))
+        else:
+            payload = result.model_dump(mode="json") if result is not None else {}
+            reply = RpcReply(ok=True, result=payload)
+        if delivery.reply_to:
+            await self._reply(delivery, reply)
+
+    async def _reply(self, delivery: Delivery, reply: RpcReply) -> None:
+        request = delivery.envelope
+        envelope = request.caused(request.type + REPLY_SUFFIX, self.replies.labels.domain)
+        # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return.
+        await self.replies.publish_raw(
+            reply.model_dump_json().encode(),
+            envelope,
+            routing_key=delivery.reply_to,
+            mandatory=False,
+        )

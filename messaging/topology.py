@@ -1,0 +1,131 @@
+"""The broker topology, declared in one place (design §3).
+
+- ``interplay.events``: the durable topic exchange every domain publishes its events to;
+- ``<domain>.inbox``: each domain's durable queue, bound to the routing keys it reacts to;
+- ``<domain>.<service>.rpc``: one durable queue per domain service;
+- ``<domain>.internal``: a domain's own topic exchange for choreographed steps;
+- ``interplay.dead-letter`` (direct) and ``<domain>.dead-letter``: where what cannot be processed
+  ends, routed by domain; queues dead-letter there too once ``x-delivery-limit`` is hit;
+- ``<queue>.retry.<milliseconds>``: delay queues whose TTL dead-letters a message back to
+  ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer).
+
+Everything is declared through robust channels, so aio-pika declares it again after a reconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from aio_pika import ExchangeType
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+EVENTS_EXCHANGE = "interplay.events"
+DEAD_LETTER_EXCHANGE = "interplay.dead-letter"
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+class QueueType(StrEnum):
+    QUORUM = "quorum"
+    CLASSIC = "classic"
+
+
+def inbox_queue(domain: str) -> str:
+    return f"{domain}.inbox"
+
+
+def rpc_queue(domain: str, service: str) -> str:
+    return f"{domain}.{service}.rpc"
+
+
+def internal_exchange(domain: str) -> str:
+    return f"{domain}.internal"
+
+
+def dead_letter_queue(domain: str) -> str:
+    return f"{domain}.dead-letter"
+
+
+def retry_queue(queue: str, delay_ms: int) -> str:
+    return f"{queue}.retry.{delay_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOptions:
+    """How durable queues are declared; the same for every queue of a process."""
+
+    queue_type: QueueType = QueueType.QUORUM
+    delivery_limit: int = 20  # backstop against a message looping forever
+
+    def arguments(self, domain: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "x-queue-type": self.queue_type.value,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": domain,
+        }
+        if self.queue_type is QueueType.QUORUM:
+            arguments["x-delivery-limit"] = self.delivery_limit
+        return arguments
+
+
+class Topology:
+    """Declares exchanges, queues and bindings on a channel."""
+
+    def __init__(self, options: QueueOptions) -> None:
+        self.options = options
+
+    async def events_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        return await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+
+    async def dead_letters(self, channel: AbstractChannel, domain: str) -> AbstractExchange:
+        """The dead-letter exchange and this domain's dead-letter queue."""
+        exchange = await channel.declare_exchange(
+            DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True
+        )
+        queue = await channel.declare_queue(
+            dead_letter_queue(domain),
+            durable=True,
+            arguments={"x-queue-type": self.options.queue_type.value},
+        )
+        await queue.bind(exchange, routing_key=domain)
+        return exchange
+
+    async def inbox(
+        self, channel: AbstractChannel, domain: str, routing_keys: Iterable[str]
+    ) -> AbstractQueue:
+        """The domain's inbox, bound to every routing key it reacts to."""
+        exchange = await self.events_exchange(channel)
+        queue = await self.durable_queue(channel, inbox_queue(domain), domain)
+        for routing_key in sorted(set(routing_keys)):
+            await queue.bind(exchange, routing_key=routing_key)
+        return queue
+
+    async def rpc(self, channel: AbstractChannel, domain: str, service: str) -> AbstractQueue:
+        return await self.durable_queue(channel, rpc_queue(domain, service), domain)
+
+    async def internal(self, channel: AbstractChannel, domain: str) -> AbstractExchange:
+        return await channel.declare_exchange(
+            internal_exchange(domain), ExchangeType.TOPIC, durable=True
+        )
+
+    async def retry(self, channel: AbstractChannel, queue: str, delay_ms: int) -> AbstractQueue:
+        """A delay queue: what waits there ``delay_ms`` goes back to ``queue``."""
+        return await channel.declare_queue(
+            retry_queue(queue, delay_ms),
+            durable=True,
+            arguments={
+                "x-queue-type": QueueType.CLASSIC.value,  # short-lived messages: no quorum needed
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue,
+            },
+        )
+
+    async def durable_queue(
+        self, channel: AbstractChannel, name: str, domain: str
+    ) -> AbstractQueue:
+        return await channel.declare_queue(
+            name, durable=True, arguments=self.options.arguments(domain)
+        )

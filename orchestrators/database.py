@@ -1,0 +1,78 @@
+"""Each domain's own database: SQLite by default, PostgreSQL by URL, the same code.
+
+Tables are SQLAlchemy Core tables on a domain's ``MetaData``; the saga store adds its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+class Database:
+    """An async engine for one domain's database URL.
+
+    Example::
+
+        database = Database("sqlite+aiosqlite:///.interplay/payments.sqlite3")
+        await database.create(metadata)
+        async with database.engine.begin() as connection:
+            ...
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.engine: AsyncEngine = _engine(url)
+
+    async def create(self, *metadatas: MetaData) -> None:
+        """Create the tables that are missing (no migrations: the reference schema is small).
+
+        Replicas of a domain start together and race to create the same tables; the loser's
+        "already exists" means the winner did the work, so it looks again.
+        """
+        for attempt in range(5):
+            try:
+                async with self.engine.begin() as connection:
+                    for metadata in metadatas:
+                        await connection.run_sync(metadata.create_all)
+                return
+            except DBAPIError as error:
+                if "already exists" not in str(error) and "locked" not in str(error):
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        where = self.url.render_as_string(hide_password=True)
+        raise RuntimeError(f"could not create the tables of {where}")
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Several processes of one domain may share the file: wait for locks instead of failing.
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+async def create_tables(database: Database, metadata: MetaData) -> None:
+    """A dependency-injector resource: a domain's tables exist before its services run."""
+    await database.create(metadata)

@@ -1,0 +1,208 @@
+"""The orchestration pattern: a local orchestrator drives a domain's services over RPC.
+
+For each trigger the orchestrator sends each step's command to the service's RPC queue, waits
+for the reply, saves the flow, and moves on. When a step fails or times out it sends the
+compensations of the steps done (and of the timed-out one, whose effect is unknown) in reverse
+order, then publishes the failure outcome. The trigger is acked only when the flow has ended, so
+a crash anywhere makes the broker redeliver it, and the saga state says where to go on from.
+Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from messaging.consumer import Delivery
+from messaging.contracts import Event
+from messaging.envelope import Envelope
+from messaging.errors import RemoteFailure, RpcTimeout
+from messaging.metrics import Metrics
+from messaging.rpc import RpcClient
+from messaging.topology import rpc_queue
+from orchestrators.outbox import OutboxRelay, OutgoingEvent
+from orchestrators.saga import Flow, FlowStatus, SagaStore
+from orchestrators.workflow import Pattern, Step, Workflow, initial_context
+
+log = logging.getLogger(__name__)
+
+FLOW_NAMESPACE = uuid.UUID("6f1c3b8e-2f0a-4b1e-9a63-1d7c0e5b9a42")
+COMPENSATION_ATTEMPTS = 5
+
+
+class CompensationFailed(Exception):
+    """A compensation kept failing; the flow stays ``compensating`` for an operator to see."""
+
+
+def flow_message_id(flow: Flow, *parts: str) -> str:
+    """The same id each time the same message of the same flow is produced."""
+    return str(uuid.uuid5(FLOW_NAMESPACE, "/".join((flow.trigger_id, flow.workflow, *parts))))
+
+
+class Orchestrator:
+    """Runs a domain's workflows step by step over RPC; the handler of the domain's inbox."""
+
+    pattern = Pattern.ORCHESTRATION
+
+    def __init__(
+        self,
+        domain: str,
+        workflows: Sequence[Workflow],
+        rpc: RpcClient,
+        relay: OutboxRelay,
+        store: SagaStore,
+        metrics: Metrics,
+        *,
+        step_timeout: float | None = None,
+    ) -> None:
+        self.domain = domain
+        self.step_timeout = step_timeout
+        self.rpc = rpc
+        self.relay = relay
+        self.store = store
+        self.metrics = metrics
+        # The same trigger can arrive twice at once (an upstream that died after publishing
+        # publishes it again, with the same id): one run per flow, the repeat waits for it.
+        self._running: dict[tuple[str, str], asyncio.Future[Flow]] = {}
+        self.workflows: dict[str, list[Workflow]] = {}
+        for workflow in workflows:
+            for trigger_type in workflow.trigger_types:
+                self.workflows.setdefault(trigger_type, []).append(workflow)
+
+    async def __call__(self, delivery: Delivery) -> None:
+        for workflow in self.workflows.get(delivery.envelope.type, ()):
+            await self.run(workflow, delivery)
+
+    async def run(self, workflow: Workflow, delivery: Delivery) -> Flow:
+        """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end."""
+        key = (workflow.name, delivery.envelope.message_id)
+        running = self._running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        run = asyncio.ensure_future(self._run(workflow, delivery))
+        self._running[key] = run
+        run.add_done_callback(lambda _: self._running.pop(key, None))
+        return await run
+
+    async def _run(self, workflow: Workflow, delivery: Delivery) -> Flow:
+        envelope = delivery.envelope
+        assert isinstance(delivery.body, Event)
+        flow = await self.store.start(
+            Flow(
+                workflow=workflow.name,
+                correlation_id=envelope.correlation_id,
+                pattern=self.pattern.value,
+                trigger_id=envelope.message_id,
+                context=initial_context(delivery.body, envelope.type, envelope.correlation_id),
+            )
+        )
+        if flow.outcome_stored:
+            return flow  # a repeat of a trigger whose flow has ended: nothing to do
+        in_flight = self.metrics.flows_in_flight.labels(self.domain, workflow.name, self.pattern)
+        in_flight.inc()
+        try:
+            flow = await self._steps(workflow, flow, envelope)
+            flow = await self._compensations(workflow, flow, envelope)
+            return await self._outcome(workflow, flow, envelope)
+        finally:
+            in_flight.dec()
+
+    async def _steps(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+        while flow.status is FlowStatus.RUNNING and flow.next_step < len(workflow.steps):
+            step = workflow.steps[flow.next_step]
+            try:
+                result = await self._call(workflow, flow, step, cause)
+            except RemoteFailure as failure:
+                flow = flow.step_failed(step.name, failure.reason)
+            except RpcTimeout as timeout:
+                # The step may have happened: compensate it too (compensations accept a no-op).
+                flow = flow.step_failed(step.name, str(timeout), uncertain=True)
+            else:
+                flow = flow.step_done(step.name, result)
+            await self.store.save(flow)
+        return flow
+
+    async def _call(
+        self, workflow: Workflow, flow: Flow, step: Step, cause: Envelope
+    ) -> dict[str, Any]:
+        """Send the step's command; on no answer, send it again (same id) while attempts last."""
+        attempts = workflow.attempts(step)
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.rpc.call(
+                    rpc_queue(self.domain, step.service),
+                    step.command.model_validate(flow.context),
+                    cause,
+                    timeout=self.step_timeout or step.timeout,
+                    message_id=flow_message_id(flow, step.name),
+                )
+            except RpcTimeout:
+                if attempt == attempts:
+                    raise
+                log.warning("%s of %s had no answer; trying again", step.name, flow.correlation_id)
+                await asyncio.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _compensations(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+        if flow.status is not FlowStatus.COMPENSATING:
+            return flow
+        for name in flow.steps_to_undo():
+            step = workflow.step(name)
+            if step.compensation is None or name in flow.compensated_steps:
+                continue
+            await self._compensate(workflow, flow, step, cause)
+            flow = flow.compensated(name)
+            await self.store.save(flow)
+        return flow
+
+    async def _compensate(
+        self, workflow: Workflow, flow: Flow, step: Step, cause: Envelope
+    ) -> None:
+        assert step.compensation is not None
+        command = step.compensation.model_validate(flow.context)
+        for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
+            try:
+                await self.rpc.call(
+                    rpc_queue(self.domain, step.service),
+                    command,
+                    cause,
+                    timeout=self.step_timeout or step.timeout,
+                    message_id=flow_message_id(flow, step.name, "compensation", str(attempt)),
+                )
+            except (RemoteFailure, RpcTimeout) as error:
+                log.warning(
+                    "compensation %s of %s failed (%s)", step.name, flow.correlation_id, error
+                )
+                await asyncio.sleep(0.1 * 2**attempt)
+            else:
+                self.metrics.compensations.labels(
+                    self.domain, workflow.name, self.pattern, step.name
+                ).inc()
+                return
+        raise CompensationFailed(f"{step.name} of {flow.correlation_id} could not be compensated")
+
+    async def _outcome(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+        flow = flow.finished()
+        outcome = workflow.failed if flow.status is FlowStatus.FAILED else workflow.completed
+        event = None
+        if outcome is not None:
+            envelope = cause.caused(
+                outcome.message_type,
+                self.domain,
+                schema_version=outcome.schema_version,
+                message_id=flow_message_id(flow, "outcome"),
+            )
+            body = outcome.model_validate(flow.context).model_dump_json().encode()
+            event = OutgoingEvent(envelope, body)
+        flow = flow.outcome_recorded()
+        await self.store.save(flow, event)  # the final state and its event, in one transaction
+        if event is not None:
+            await self.relay.send(event)
+        self.metrics.flow_duration.labels(
+            self.domain, workflow.name, self.pattern, flow.status.value
+        ).observe(time.time() - flow.started_at)
+        return flow

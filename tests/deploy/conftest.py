@@ -1,0 +1,28 @@
+"""Fixtures of the live deploy tests: the interplay command and the local RabbitMQ."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.deploy_harness import INTERPLAY, run
+from tests.deploy.live_harness import ensure_prometheus_plugin, http_status
+
+
+@pytest.fixture(scope="session")
+def interplay_cli() -> str:
+    """The project's command; the live tests skip only when it is not installed at all."""
+    if not INTERPLAY.exists():
+        pytest.skip(
+            f"{INTERPLAY} is not installed yet (pip install -e . into the venv); "
+            "the live deploy tests run the deploy files' commands with it"
+        )
+    run(INTERPLAY, "--help")  # installed but broken is a failure, not a skip
+    return str(INTERPLAY)
+
+
+@pytest.fixture(scope="session")
+def local_broker() -> None:
+    """The local RabbitMQ (127.0.0.1:5672, guest/guest) with its Prometheus plugin on :15692."""
+    run("rabbitmq-diagnostics", "-q", "check_port_connectivity")
+    ensure_prometheus_plugin()
+    assert http_status("http://127.0.0.1:15692/metrics/per-object") == 200

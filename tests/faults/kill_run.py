@@ -1,0 +1,222 @@
+"""A run of orders while processes are killed with SIGKILL and restarted; then an audit.
+
+Used by the CI-sized tests in this folder and, with bigger numbers, by hand:
+``python -m tests.faults.kill_run --orders 1000 --victims orchestrator,services``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yarl import URL
+
+from domains.inventory.services import CATALOGUE
+from domains.orders.events import OrderPlaced
+from tests.books import read_books
+from tests.flows import DECLINED, HAPPY, OUT_OF_STOCK, UNREACHABLE, EventTap, order
+from tests.processes import DomainProcess, system_env
+from tests.rabbitmq import fresh_vhost, rabbitmqctl
+
+DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
+TERMINAL = {"orders.order.completed", "orders.order.cancelled", "orders.order.rejected"}
+MIX = (HAPPY,) * 7 + (DECLINED, OUT_OF_STOCK, UNREACHABLE)
+
+
+@dataclass
+class Figures:
+    orders: int = 0
+    kills: int = 0
+    restarts: int = 0
+    lost: int = 0
+    duplicated_effects: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    flows_by_replica: dict[str, float] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (
+            f"orders={self.orders} kills={self.kills} restarts={self.restarts} lost={self.lost} "
+            f"duplicated={self.duplicated_effects} completed={self.completed} "
+            f"cancelled={self.cancelled} seconds={self.seconds:.1f}"
+        )
+
+
+class KilledSystem:
+    """Every domain as two processes (orchestrator, services) that a killer can SIGKILL."""
+
+    def __init__(self, amqp_url: str, data_dir: Path, replicas: int = 1) -> None:
+        env = system_env(amqp_url, data_dir, INTERPLAY_STEP_TIMEOUT="5")
+        self.processes: dict[tuple[str, str, int], DomainProcess] = {}
+        for domain in DOMAINS:
+            for role in ("orchestrator", "services"):
+                for replica in range(replicas if role == "orchestrator" else 1):
+                    log = data_dir / f"{domain}-{role}-{replica}.log"
+                    self.processes[(domain, role, replica)] = DomainProcess(domain, env, log, role)
+
+    def start(self) -> None:
+        for process in self.processes.values():
+            process.start()
+        for process in self.processes.values():
+            process.wait_ready()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    async def kill_randomly(
+        self, roles: tuple[str, ...], stop: asyncio.Event, figures: Figures, seed: int
+    ) -> None:
+        chance = random.Random(seed)
+        victims = [key for key in self.processes if key[1] in roles]
+        while victims and not stop.is_set():
+            await asyncio.sleep(chance.uniform(0.8, 2.0))
+            if stop.is_set():
+                return
+            process = self.processes[chance.choice(victims)]
+            process.kill()
+            figures.kills += 1
+            await asyncio.sleep(chance.uniform(0.0, 0.5))  # dead for a moment
+            process.start()
+            await asyncio.to_thread(process.wait_ready)
+            figures.restarts += 1
+
+
+async def run(
+    orders: int, roles: tuple[str, ...], data_dir: Path, seed: int = 7, replicas: int = 1
+) -> Figures:
+    """Place ``orders`` while killing processes of ``roles``; ``replicas`` orchestrators each."""
+    figures = Figures(orders=orders)
+    started = time.monotonic()
+    with fresh_vhost("interplay-kill") as amqp_url:
+        system = KilledSystem(amqp_url, data_dir, replicas)
+        system.start()
+        tap = EventTap(amqp_url)
+        await tap.start()
+        try:
+            stop = asyncio.Event()
+            killer = asyncio.create_task(system.kill_randomly(roles, stop, figures, seed))
+            placed: dict[str, OrderPlaced] = {}
+            for number in range(orders):
+                placed_order = order(MIX[number % len(MIX)], number)
+                placed[await tap.place(placed_order)] = placed_order
+                await asyncio.sleep(0.02)  # ~50 orders/s, steady
+            await _settle(tap, placed, deadline=time.monotonic() + 120)
+            stop.set()
+            await killer
+            await _settle(tap, placed, deadline=time.monotonic() + 60)
+            figures.flows_by_replica = {
+                f"{domain}-{replica}": _flows_run(process.metrics())
+                for (domain, role, replica), process in system.processes.items()
+                if role == "orchestrator"
+            }
+            queues = rabbitmqctl(
+                "list_queues",
+                "-p",
+                URL(amqp_url).path.lstrip("/"),
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+                "consumers",
+            )
+        finally:
+            await tap.close()
+            system.stop()
+    figures.seconds = time.monotonic() - started
+    _audit(figures, tap, placed, data_dir)
+    if figures.problems:
+        figures.problems.append("queues (name ready unacked consumers):\n" + queues)
+    return figures
+
+
+def _flows_run(metrics: str) -> float:
+    """Flows an orchestrator process ended since it (last) started, from its /metrics."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("interplay_flow_duration_seconds_count{")
+    )
+
+
+async def _settle(tap: EventTap, placed: dict[str, OrderPlaced], deadline: float) -> None:
+    """Until every flow has its order outcome, its customer notification and, where stock was
+    held, its commit or release (so that the audit reads settled books)."""
+
+    def settled(types: set[str]) -> bool:
+        stock_settled = "inventory.stock.reserved" not in types or bool(
+            {"inventory.stock.committed", "inventory.stock.released"} & types
+        )
+        return (
+            bool(TERMINAL & types)
+            and "notifications.customer.notified" in types
+            and (stock_settled)
+        )
+
+    while time.monotonic() < deadline:
+        if all(settled(set(tap.types(c))) for c in placed):
+            await asyncio.sleep(1.0)  # stragglers: duplicates would show up now
+            return
+        await asyncio.sleep(0.2)
+
+
+def _audit(figures: Figures, tap: EventTap, placed: dict[str, OrderPlaced], data_dir: Path) -> None:
+    books = read_books(data_dir)
+    shipped: Counter[str] = Counter()
+    charged = 0
+    for correlation_id, placed_order in placed.items():
+        status = books.order_status.get(placed_order.order_id)
+        outcomes = {
+            s.envelope.message_id for s in tap.flows[correlation_id] if s.envelope.type in TERMINAL
+        }
+        if status not in ("completed", "cancelled", "rejected") or len(outcomes) != 1:
+            figures.lost += 1
+            figures.problems.append(f"{placed_order.order_id}: {status}, outcomes {len(outcomes)}")
+            continue
+        if books.notifications.get(placed_order.order_id) != 1:
+            figures.problems.append(
+                f"{placed_order.order_id}: notified "
+                f"{books.notifications.get(placed_order.order_id)} times"
+            )
+        if status == "completed":
+            figures.completed += 1
+            charged += sum(line.quantity * line.unit_price_cents for line in placed_order.items)
+            for line in placed_order.items:
+                shipped[line.sku] += line.quantity
+        else:
+            figures.cancelled += 1
+    figures.duplicated_effects = books.repeated_movements
+    for sku, initial in CATALOGUE.items():
+        if books.stock[sku] != (initial - shipped[sku], 0):
+            figures.problems.append(
+                f"stock of {sku}: {books.stock[sku]}, expected {(initial - shipped[sku], 0)}"
+            )
+    kept = books.money_moved.get("captured", 0) - books.money_moved.get("refunded", 0)
+    if kept != charged:
+        figures.problems.append(f"money kept {kept} cents, completed orders cost {charged}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--victims", default="orchestrator,services")
+    parser.add_argument("--runs", type=int, default=1)
+    arguments = parser.parse_args()
+    import tempfile
+
+    for attempt in range(arguments.runs):
+        with tempfile.TemporaryDirectory() as data_dir:
+            figures = asyncio.run(
+                run(arguments.orders, tuple(arguments.victims.split(",")), Path(data_dir), attempt)
+            )
+        print(figures.line(), "problems:", figures.problems[:5] or "none")
+
+
+if __name__ == "__main__":
+    main()

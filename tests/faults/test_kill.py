@@ -1,0 +1,47 @@
+"""Crash safety: SIGKILL orchestrators or service workers at random during a run of orders;
+every flow still ends completed or cancelled-and-compensated, none is lost, no step's effect is
+applied twice, stock and money are exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.faults.kill_run import run
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("victims", [("orchestrator",), ("services",)])
+async def test_no_flow_is_lost_and_no_effect_repeats_when_processes_are_killed(
+    victims: tuple[str, ...], tmp_path: Path
+) -> None:
+    figures = await run(200, victims, tmp_path)
+    print(figures.line())
+    assert figures.kills >= 3
+    assert figures.restarts == figures.kills
+    assert figures.problems == []
+    assert figures.lost == 0
+    assert figures.duplicated_effects == 0
+    assert figures.completed + figures.cancelled == 200
+
+
+async def test_two_orchestrator_replicas_share_the_work_with_the_same_guarantees(
+    tmp_path: Path,
+) -> None:
+    figures = await run(100, (), tmp_path, replicas=2)
+    print(figures.line(), figures.flows_by_replica)
+    assert figures.problems == []
+    assert figures.completed + figures.cancelled == 100
+    assert all(flows > 0 for flows in figures.flows_by_replica.values()), figures.flows_by_replica
+    assert len(figures.flows_by_replica) == 10
+
+
+async def test_killing_one_of_two_orchestrator_replicas_loses_nothing(tmp_path: Path) -> None:
+    figures = await run(200, ("orchestrator",), tmp_path, seed=11, replicas=2)
+    print(figures.line())
+    assert figures.kills >= 3
+    assert figures.problems == []
+    assert figures.lost == 0
+    assert figures.duplicated_effects == 0

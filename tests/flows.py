@@ -1,0 +1,140 @@
+"""The reference flows as test data: orders for each path and the events each must produce."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import CollectorRegistry
+
+from domains.orders.events import OrderPlaced
+from interplay.sample_orders import (
+    DECLINED,
+    HAPPY,
+    OUT_OF_STOCK,
+    TIMEOUT,
+    UNREACHABLE,
+    order,
+)
+from messaging.broker import Broker, BrokerSettings
+from messaging.envelope import Envelope
+from messaging.metrics import Hop, Metrics
+from messaging.publisher import Labels, Publisher
+from messaging.topology import QueueOptions, Topology
+
+# The paths and order() live in interplay.sample_orders (load uses them too); tests take them here.
+__all__ = [
+    "DECLINED",
+    "EXPECTED_EVENTS",
+    "HAPPY",
+    "OUT_OF_STOCK",
+    "TIMEOUT",
+    "UNREACHABLE",
+    "EventTap",
+    "Seen",
+    "order",
+]
+
+EXPECTED_EVENTS = {
+    HAPPY: [
+        "orders.order.placed",
+        "orders.order.accepted",
+        "inventory.stock.reserved",
+        "payments.payment.captured",
+        "shipping.shipment.booked",
+        "inventory.stock.committed",
+        "orders.order.completed",
+        "notifications.customer.notified",
+    ],
+    DECLINED: [
+        "orders.order.placed",
+        "orders.order.accepted",
+        "inventory.stock.reserved",
+        "payments.payment.failed",
+        "inventory.stock.released",
+        "orders.order.cancelled",
+        "notifications.customer.notified",
+    ],
+    OUT_OF_STOCK: [
+        "orders.order.placed",
+        "orders.order.accepted",
+        "inventory.stock.reservation_failed",
+        "orders.order.cancelled",
+        "notifications.customer.notified",
+    ],
+    UNREACHABLE: [
+        "orders.order.placed",
+        "orders.order.accepted",
+        "inventory.stock.reserved",
+        "payments.payment.captured",
+        "shipping.shipment.failed",
+        "payments.payment.refunded",
+        "inventory.stock.released",
+        "orders.order.cancelled",
+        "notifications.customer.notified",
+    ],
+}
+EXPECTED_EVENTS[TIMEOUT] = EXPECTED_EVENTS[DECLINED]
+
+
+@dataclass(frozen=True)
+class Seen:
+    envelope: Envelope
+    body: dict[str, Any]
+
+
+class EventTap:
+    """Records every event on ``interplay.events`` of one vhost, by flow."""
+
+    def __init__(self, amqp_url: str) -> None:
+        self.amqp_url = amqp_url
+        self.flows: dict[str, list[Seen]] = defaultdict(list)
+
+    async def start(self) -> None:
+        self.broker = await Broker.connect(BrokerSettings(url=self.amqp_url, client_name="tap"))
+        channel = await self.broker.channel()
+        self.exchange = await Topology(QueueOptions()).events_exchange(channel)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(self.exchange, routing_key="#")
+        await queue.consume(self._record, no_ack=True)
+        self.publisher = Publisher(
+            channel,
+            self.exchange,
+            Metrics(CollectorRegistry()),
+            Labels("tests", "tap", "-"),
+            Hop.EVENT,
+        )
+
+    async def _record(self, message: AbstractIncomingMessage) -> None:
+        envelope = Envelope.from_message(message)
+        self.flows[envelope.correlation_id].append(Seen(envelope, json.loads(message.body)))
+
+    async def place(self, placed: OrderPlaced) -> str:
+        envelope = Envelope.new_flow(OrderPlaced.message_type, "storefront")
+        await self.publisher.publish(placed, envelope)
+        return envelope.correlation_id
+
+    def types(self, correlation_id: str) -> list[str]:
+        return [seen.envelope.type for seen in self.flows[correlation_id]]
+
+    async def wait_for(self, expected: dict[str, list[str]], seconds: float) -> None:
+        """Until every flow has at least its expected events (compared as sets)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            if all(set(self.types(c)) >= set(types) for c, types in expected.items()):
+                await asyncio.sleep(0.5)  # let stray duplicates arrive, so they are seen
+                return
+            await asyncio.sleep(0.1)
+        missing = {
+            c: sorted(set(types) - set(self.types(c)))
+            for c, types in expected.items()
+            if not set(self.types(c)) >= set(types)
+        }
+        raise AssertionError(f"{len(missing)} flows did not finish: {list(missing.items())[:5]}")
+
+    async def close(self) -> None:
+        await self.broker.close()

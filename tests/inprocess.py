@@ -1,0 +1,36 @@
+"""The whole system in the test's own process, for tests that need many short runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from domains.registry import DOMAINS
+from interplay.bootstrap import System, bootstrap
+from interplay.settings import Settings
+from orchestrators import Pattern
+
+
+def settings_for(amqp_url: str, data_dir: Path, patterns: dict[str, Pattern]) -> Settings:
+    return Settings(
+        amqp_url=amqp_url,  # type: ignore[arg-type]
+        database_url=f"sqlite+aiosqlite:///{data_dir}/{{domain}}.sqlite3",
+        patterns=patterns,
+        step_timeout=1.0,
+        domains={"payments": {"hang_seconds": 2.0}},
+        metrics_port=0,
+    )
+
+
+@asynccontextmanager
+async def running_system(
+    amqp_url: str, data_dir: Path, patterns: dict[str, Pattern]
+) -> AsyncIterator[System]:
+    system = await bootstrap(
+        settings_for(amqp_url, data_dir, patterns), list(DOMAINS), serve_http=False
+    )
+    try:
+        yield system
+    finally:
+        await system.stop()

@@ -1,0 +1,81 @@
+"""``interplay flows show`` tells where a flow stands, in progress and finished, under both
+patterns (orchestrated domains from saga rows, choreographed ones from their step records)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from domains.registry import DOMAINS
+from interplay.cli import app
+from interplay.cli.flows import flow_views
+from orchestrators import Pattern
+from orchestrators.flows import FlowView
+from orchestrators.saga import FlowStatus
+from tests.flows import EXPECTED_EVENTS, HAPPY, TIMEOUT, EventTap, order
+from tests.inprocess import running_system, settings_for
+from tests.rabbitmq import fresh_vhost
+
+pytestmark = pytest.mark.integration
+
+PATTERNS = {**dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION), "payments": Pattern.CHOREOGRAPHY}
+
+
+def view(views: list[FlowView], domain: str, workflow: str) -> FlowView:
+    (found,) = [v for v in views if v.domain == domain and v.workflow == workflow]
+    return found
+
+
+async def test_a_flow_is_shown_while_in_progress_and_when_finished(tmp_path: Path) -> None:
+    with fresh_vhost("interplay-flows") as amqp_url:
+        settings = settings_for(amqp_url, tmp_path, PATTERNS)
+        async with running_system(amqp_url, tmp_path, PATTERNS):
+            tap = EventTap(amqp_url)
+            await tap.start()
+            hanging = await tap.place(order(TIMEOUT))  # the capture hangs past its timeout
+            happy = await tap.place(order(HAPPY))
+
+            in_progress = None
+            for _ in range(100):
+                views = await flow_views(settings, hanging)
+                payment = [v for v in views if v.workflow == "take_payment"]
+                if payment and payment[0].current_step == "capture":
+                    in_progress = payment[0]
+                    break
+                await asyncio.sleep(0.02)
+            await tap.wait_for(
+                {hanging: EXPECTED_EVENTS[TIMEOUT], happy: EXPECTED_EVENTS[HAPPY]}, 20
+            )
+            await tap.close()
+
+        assert in_progress is not None, "the hanging capture was never seen in progress"
+        assert in_progress.status is FlowStatus.RUNNING
+        assert in_progress.done == ("authorise",)
+        assert in_progress.pattern == "choreography"
+
+        finished = await flow_views(settings, hanging)
+        payment = view(finished, "payments", "take_payment")
+        assert payment.status is FlowStatus.FAILED
+        assert payment.compensated == ("capture", "authorise")
+        assert payment.failed_step == "capture"
+        assert "did not finish" in (payment.reason or "")
+        assert view(finished, "orders", "cancel_order").status is FlowStatus.COMPLETED
+        assert view(finished, "inventory", "release_stock").pattern == "orchestration"
+
+        completed = await flow_views(settings, happy)
+        assert {v.status for v in completed} == {FlowStatus.COMPLETED}
+        assert view(completed, "shipping", "ship_order").done == ("quote", "book", "label")
+
+
+def test_the_command_prints_each_domain_and_says_when_nothing_is_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "INTERPLAY_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/{{domain}}.sqlite3"
+    )
+    result = CliRunner().invoke(app, ["flows", "show", "no-such-flow"])
+    assert result.exit_code == 1
+    assert "no domain has a record of flow no-such-flow" in result.output

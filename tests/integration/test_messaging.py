@@ -1,0 +1,423 @@
+"""The messaging layer against the real broker: envelopes, acks, dead letters, metrics, RPC."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+import pytest
+from aio_pika import Message
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from prometheus_client import generate_latest
+
+from messaging.broker import Broker
+from messaging.consumer import Delivery, QueueConsumer
+from messaging.contracts import Command, Event, MessageCatalog, Reply
+from messaging.dead_letters import DETAIL_HEADER, QUEUE_HEADER, REASON_HEADER, DeadLetters
+from messaging.envelope import Envelope
+from messaging.errors import RemoteFailure, RpcError, RpcTimeout, Unroutable
+from messaging.metrics import Hop, Metrics
+from messaging.publisher import Labels, Publisher
+from messaging.rpc import Refused, RpcClient, RpcServer
+from messaging.topology import DIRECT_REPLY_TO, QueueOptions, Topology, dead_letter_queue
+
+pytestmark = pytest.mark.integration
+
+
+class ParcelShipped(Event):
+    message_type: ClassVar[str] = "depot.parcel.shipped"
+    parcel_id: str
+    weight_grams: int
+
+
+class WeighParcel(Command):
+    message_type: ClassVar[str] = "depot.parcel.weigh"
+    parcel_id: str
+
+
+class ParcelWeighed(Reply):
+    message_type: ClassVar[str] = "depot.parcel.weighed"
+    weight_grams: int
+
+
+class ParcelLost(Refused):
+    pass
+
+
+class Scale:
+    """A service for the RPC tests: refuses parcel 'lost', never answers for 'stuck'."""
+
+    def __init__(self) -> None:
+        self.release_stuck = asyncio.Event()
+
+    async def weigh(self, command: WeighParcel) -> ParcelWeighed:
+        if command.parcel_id == "lost":
+            raise ParcelLost("parcel lost in the depot")
+        if command.parcel_id == "stuck":
+            await self.release_stuck.wait()
+        return ParcelWeighed(weight_grams=1200)
+
+
+class Depot:
+    """One test domain on the broker: its inbox, dead letters and publishers."""
+
+    def __init__(self, broker: Broker, metrics: Metrics) -> None:
+        self.broker = broker
+        self.metrics = metrics
+        self.name = f"depot{uuid.uuid4().hex[:6]}"
+        self.topology = Topology(QueueOptions())
+        self.labels = Labels(self.name, "inbox", "orchestration")
+        self.handled: list[Delivery] = []
+
+    async def start_inbox(
+        self, handler: Callable[[Delivery], Awaitable[None]] | None = None, max_body: int = 4096
+    ) -> AbstractRobustChannel:
+        channel = await self.broker.channel(prefetch=10)
+        self.events = await self.topology.events_exchange(channel)
+        self.dead_letters = DeadLetters(
+            await self.topology.dead_letters(channel, self.name), self.name, self.metrics
+        )
+        self.inbox = await self.topology.inbox(channel, self.name, [ParcelShipped.message_type])
+        self.consumer = QueueConsumer(
+            self.inbox,
+            MessageCatalog([ParcelShipped]),
+            handler or self._record,
+            dead_letters=self.dead_letters,
+            metrics=self.metrics,
+            labels=self.labels,
+            hop=Hop.EVENT,
+            max_body_bytes=max_body,
+        )
+        await self.consumer.start()
+        self.publisher = Publisher(channel, self.events, self.metrics, self.labels, Hop.EVENT)
+        return channel
+
+    async def _record(self, delivery: Delivery) -> None:
+        self.handled.append(delivery)
+
+    async def dead_letter(self, channel: AbstractRobustChannel) -> AbstractIncomingMessage:
+        queue = await channel.get_queue(dead_letter_queue(self.name))
+        for _ in range(100):
+            message = await queue.get(no_ack=True, fail=False)
+            if message is not None:
+                return message
+            await asyncio.sleep(0.05)
+        raise AssertionError("nothing was dead-lettered")
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
+async def test_an_event_arrives_with_its_whole_envelope(broker: Broker, metrics: Metrics) -> None:
+    depot = Depot(broker, metrics)
+    await depot.start_inbox()
+    cause = Envelope.new_flow("orders.order.placed", "storefront")
+    envelope = cause.caused(ParcelShipped.message_type, depot.name)
+
+    await depot.publisher.publish(ParcelShipped(parcel_id="p-1", weight_grams=800), envelope)
+
+    await eventually(lambda: len(depot.handled) == 1)
+    received = depot.handled[0]
+    assert received.body == ParcelShipped(parcel_id="p-1", weight_grams=800)
+    assert received.envelope.message_id == envelope.message_id
+    assert received.envelope.correlation_id == cause.correlation_id
+    assert received.envelope.causation_id == cause.message_id
+    assert received.envelope.source == depot.name
+    assert received.envelope.time == envelope.time  # microseconds survive the trip
+    assert received.envelope.traceparent.startswith(f"00-{uuid.UUID(cause.correlation_id).hex}-")
+
+
+async def test_every_hop_is_counted_and_timed(broker: Broker, metrics: Metrics) -> None:
+    depot = Depot(broker, metrics)
+    await depot.start_inbox()
+    for number in range(3):
+        envelope = Envelope.new_flow(ParcelShipped.message_type, depot.name)
+        await depot.publisher.publish(
+            ParcelShipped(parcel_id=f"p{number}", weight_grams=1), envelope
+        )
+    await eventually(lambda: len(depot.handled) == 3)
+
+    hop = {
+        "messaging_system": "rabbitmq",
+        "domain": depot.name,
+        "service": "inbox",
+        "pattern": "orchestration",
+        "hop": "event",
+        "message_type": ParcelShipped.message_type,
+    }
+    sent = sample(
+        metrics,
+        "interplay_messages_sent_total",
+        messaging_operation_type="publish",
+        messaging_destination_name="interplay.events",
+        **hop,
+    )
+    queue = {**hop, "messaging_destination_name": f"{depot.name}.inbox"}
+    await eventually(
+        lambda: (
+            sample(
+                metrics,
+                "interplay_messages_consumed_total",
+                messaging_operation_type="process",
+                outcome="acked",
+                **queue,
+            )
+            == 3
+        )
+    )
+    assert sent == 3
+    assert sample(metrics, "interplay_hop_latency_seconds_count", **queue) == 3
+    assert sample(metrics, "interplay_handling_duration_seconds_count", **queue) == 3
+    assert b"interplay_hop_latency_seconds_bucket" in generate_latest(metrics.registry)
+
+
+def _raw(body: bytes, **properties: object) -> Message:
+    defaults: dict[str, object] = {
+        "content_type": "application/json",
+        "message_id": str(uuid.uuid4()),
+        "correlation_id": str(uuid.uuid4()),
+        "type": ParcelShipped.message_type,
+    }
+    return Message(body, **{**defaults, **properties})  # type: ignore[arg-type]
+
+
+BAD_MESSAGES = {
+    "malformed_json": _raw(b"{not json"),
+    "schema_violation": _raw(b'{"parcel_id": "p", "weight_grams": "heavy"}'),
+    "unknown_type": _raw(b'{"parcel_id": "p", "weight_grams": 1}', type="depot.parcel.melted"),
+    "invalid_envelope": _raw(b'{"parcel_id": "p", "weight_grams": 1}', correlation_id=None),
+    "invalid_envelope-garbled-time": _raw(
+        b'{"parcel_id": "p", "weight_grams": 1}', headers={"cloudEvents:time": "yesterday"}
+    ),
+    "wrong_content_type": _raw(b"<parcel/>", content_type="application/xml"),
+    "too_large": _raw(b'{"parcel_id": "' + b"x" * 5000 + b'", "weight_grams": 1}'),
+}
+
+
+@pytest.mark.parametrize("reason", list(BAD_MESSAGES))
+async def test_a_bad_message_is_dead_lettered_with_its_reason_and_the_next_is_served(
+    broker: Broker, metrics: Metrics, reason: str
+) -> None:
+    depot = Depot(broker, metrics)
+    channel = await depot.start_inbox()
+    await channel.default_exchange.publish(BAD_MESSAGES[reason], routing_key=f"{depot.name}.inbox")
+
+    dead = await depot.dead_letter(channel)
+    assert dead.headers[REASON_HEADER] == reason.split("-")[0]
+    assert dead.headers[QUEUE_HEADER] == f"{depot.name}.inbox"
+    assert dead.headers[DETAIL_HEADER]
+    assert dead.body == BAD_MESSAGES[reason].body  # the original, untouched
+    assert (
+        sample(
+            metrics,
+            "interplay_dead_letters_total",
+            domain=depot.name,
+            service="inbox",
+            messaging_destination_name=f"{depot.name}.inbox",
+            reason=reason.split("-")[0],
+        )
+        == 1
+    )
+
+    good = Envelope.new_flow(ParcelShipped.message_type, depot.name)
+    await depot.publisher.publish(ParcelShipped(parcel_id="next", weight_grams=5), good)
+    await eventually(lambda: [d.envelope.message_id for d in depot.handled] == [good.message_id])
+
+
+async def test_a_failing_handler_dead_letters_the_message_with_the_error(
+    broker: Broker, metrics: Metrics
+) -> None:
+    async def explode(delivery: Delivery) -> None:
+        raise RuntimeError("the depot is on fire")
+
+    depot = Depot(broker, metrics)
+    channel = await depot.start_inbox(explode)
+    envelope = Envelope.new_flow(ParcelShipped.message_type, depot.name)
+    await depot.publisher.publish(ParcelShipped(parcel_id="p", weight_grams=1), envelope)
+
+    dead = await depot.dead_letter(channel)
+    assert dead.headers[REASON_HEADER] == "handler_error"
+    assert "the depot is on fire" in str(dead.headers[DETAIL_HEADER])
+    assert dead.message_id == envelope.message_id
+    assert dead.correlation_id == envelope.correlation_id
+
+
+async def test_an_event_no_one_subscribes_to_is_published_and_logged_once(
+    broker: Broker, metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    depot = Depot(broker, metrics)
+    await depot.start_inbox()
+    caplog.set_level("INFO", logger="messaging.publisher")
+    for _ in range(2):
+        envelope = Envelope.new_flow("depot.parcel.nobody_listens", depot.name)
+        await depot.publisher.publish(ParcelShipped(parcel_id="p", weight_grams=1), envelope)
+    notes = [r.getMessage() for r in caplog.records if "nobody_listens" in r.getMessage()]
+    assert notes == [
+        "no queue subscribes to depot.parcel.nobody_listens yet; it was published to no one"
+    ]
+    assert (
+        sample(
+            metrics,
+            "interplay_publish_errors_total",
+            domain=depot.name,
+            service="inbox",
+            hop="event",
+            reason="unroutable",
+        )
+        == 0
+    )
+
+
+class RpcSetup:
+    def __init__(self, broker: Broker, metrics: Metrics) -> None:
+        self.depot = Depot(broker, metrics)
+        self.scale = Scale()
+
+    async def start(self, timeout_queue: bool = False) -> RpcClient:
+        depot, broker, metrics = self.depot, self.depot.broker, self.depot.metrics
+        channel = await depot.start_inbox()
+        self.queue = await depot.topology.rpc(channel, depot.name, "scale")
+        labels = Labels(depot.name, "scale", "orchestration")
+        replies = Publisher(
+            channel,
+            channel.default_exchange,
+            metrics,
+            labels,
+            Hop.RPC_REPLY,
+            destination=DIRECT_REPLY_TO,
+        )
+        handlers = {WeighParcel: self.scale.weigh}
+        server = QueueConsumer(
+            self.queue,
+            MessageCatalog(handlers),
+            RpcServer(handlers, replies),
+            dead_letters=depot.dead_letters,
+            metrics=metrics,
+            labels=labels,
+            hop=Hop.RPC_REQUEST,
+        )
+        await server.start()
+        client = RpcClient(
+            await broker.channel(), metrics, Labels(depot.name, "orchestrator", "orchestration")
+        )
+        await client.start()
+        return client
+
+
+async def test_an_rpc_call_returns_the_services_reply(broker: Broker, metrics: Metrics) -> None:
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+
+    result = await client.call(setup.queue.name, WeighParcel(parcel_id="p-1"), flow, timeout=5)
+
+    assert result == {"weight_grams": 1200}
+    assert (
+        sample(
+            metrics,
+            "interplay_rpc_round_trip_seconds_count",
+            domain=setup.depot.name,
+            service="scale",
+            pattern="orchestration",
+            message_type=WeighParcel.message_type,
+            outcome="ok",
+        )
+        == 1
+    )
+
+
+async def test_a_business_refusal_arrives_as_a_typed_failure(
+    broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+
+    with pytest.raises(RemoteFailure) as failure:
+        await client.call(setup.queue.name, WeighParcel(parcel_id="lost"), flow, timeout=5)
+
+    assert failure.value.error_type == "ParcelLost"
+    assert failure.value.business is True
+    assert "lost in the depot" in failure.value.reason
+
+
+async def test_a_call_without_reply_times_out_and_its_late_reply_changes_nothing(
+    broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+
+    with pytest.raises(RpcTimeout):
+        await client.call(setup.queue.name, WeighParcel(parcel_id="stuck"), flow, timeout=0.3)
+    setup.scale.release_stuck.set()  # the service answers now, too late
+
+    late = {
+        "domain": setup.depot.name,
+        "service": "orchestrator",
+        "hop": "rpc_reply",
+        "reason": "late_or_unknown_reply",
+    }
+    await eventually(lambda: sample(metrics, "interplay_publish_errors_total", **late) == 1)
+    # The client still serves the next call normally.
+    assert await client.call(setup.queue.name, WeighParcel(parcel_id="p"), flow, timeout=5) == {
+        "weight_grams": 1200
+    }
+
+
+async def test_a_call_to_a_queue_that_does_not_exist_fails_at_once(
+    broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    with pytest.raises(Unroutable):
+        await client.call("nowhere.scale.rpc", WeighParcel(parcel_id="p"), flow, timeout=5)
+
+
+async def test_a_garbage_request_is_dead_lettered_and_the_service_keeps_serving(
+    broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    channel = await broker.channel()
+    await channel.default_exchange.publish(
+        _raw(b"\xff\xfe garbage", type=WeighParcel.message_type), routing_key=setup.queue.name
+    )
+    dead = await setup.depot.dead_letter(channel)
+    assert dead.headers[REASON_HEADER] == "malformed_json"
+
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    assert await client.call(setup.queue.name, WeighParcel(parcel_id="p"), flow, timeout=5)
+
+
+async def test_a_second_call_under_the_same_message_id_is_refused_not_left_hanging(
+    broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    first = asyncio.create_task(
+        client.call(
+            setup.queue.name, WeighParcel(parcel_id="stuck"), flow, timeout=5, message_id="call-1"
+        )
+    )
+    await asyncio.sleep(0.05)
+    with pytest.raises(RpcError, match="already waiting"):
+        await client.call(
+            setup.queue.name, WeighParcel(parcel_id="p"), flow, timeout=5, message_id="call-1"
+        )
+    setup.scale.release_stuck.set()
+    assert await first == {"weight_grams": 1200}

@@ -1,0 +1,95 @@
+"""The pattern is pluggable: every reference flow gives the same outcome events and the same
+final books whether each domain is orchestrated or choreographed (design §4)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from domains.registry import DOMAINS
+from orchestrators import Pattern
+from tests.books import Books, read_books
+from tests.flows import EXPECTED_EVENTS, EventTap, order
+from tests.inprocess import running_system
+from tests.rabbitmq import fresh_vhost
+
+pytestmark = pytest.mark.integration
+
+ORCH, CHOREO = Pattern.ORCHESTRATION, Pattern.CHOREOGRAPHY
+ASSIGNMENTS = {
+    "all-orchestration": dict.fromkeys(DOMAINS, ORCH),
+    "all-choreography": dict.fromkeys(DOMAINS, CHOREO),
+    "payments-and-shipping-choreographed": {
+        **dict.fromkeys(DOMAINS, ORCH),
+        "payments": CHOREO,
+        "shipping": CHOREO,
+    },
+    "orders-inventory-notifications-choreographed": {
+        **dict.fromkeys(DOMAINS, CHOREO),
+        "payments": ORCH,
+        "shipping": ORCH,
+    },
+}
+ORDERS_PER_PATH = 2
+
+
+async def run_reference_flows(
+    patterns: dict[str, Pattern], data_dir: Path
+) -> tuple[dict[str, Counter[str]], Books, dict[str, str]]:
+    """Place every reference flow; return the events per path, the books, order id -> path."""
+    with fresh_vhost("interplay-differential") as amqp_url:
+        async with running_system(amqp_url, data_dir, patterns):
+            tap = EventTap(amqp_url)
+            await tap.start()
+            placed: dict[str, tuple[str, str]] = {}
+            for path in EXPECTED_EVENTS:
+                for number in range(ORDERS_PER_PATH):
+                    placed_order = order(path, number)
+                    correlation_id = await tap.place(placed_order)
+                    placed[correlation_id] = (path, placed_order.order_id)
+            await tap.wait_for({c: EXPECTED_EVENTS[p] for c, (p, _) in placed.items()}, 30)
+            await tap.close()
+    events: dict[str, Counter[str]] = {path: Counter() for path in EXPECTED_EVENTS}
+    for correlation_id, (path, _) in placed.items():
+        events[path].update(tap.types(correlation_id))
+    return events, read_books(data_dir), {order_id: path for path, order_id in placed.values()}
+
+
+def by_path(statuses: dict[str, str], paths: dict[str, str]) -> dict[str, Counter[str]]:
+    grouped: dict[str, Counter[str]] = {}
+    for order_id, path in paths.items():
+        grouped.setdefault(path, Counter())[statuses.get(order_id, "none")] += 1
+    return grouped
+
+
+@pytest.fixture(scope="module")
+async def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    events, books, paths = await run_reference_flows(
+        ASSIGNMENTS["all-orchestration"], tmp_path_factory.mktemp("all-orchestration")
+    )
+    return {"events": events, "books": books, "paths": paths}
+
+
+@pytest.mark.parametrize("assignment", list(ASSIGNMENTS))
+async def test_every_assignment_gives_the_same_events_and_books(
+    assignment: str, reference: dict[str, object], tmp_path: Path
+) -> None:
+    events, books, paths = await run_reference_flows(ASSIGNMENTS[assignment], tmp_path)
+    expected_books: Books = reference["books"]  # type: ignore[assignment]
+    expected_paths: dict[str, str] = reference["paths"]  # type: ignore[assignment]
+
+    for path, expected in EXPECTED_EVENTS.items():
+        assert events[path] == Counter({t: ORDERS_PER_PATH for t in expected}), path
+    assert events == reference["events"]
+    assert by_path(books.order_status, paths) == by_path(
+        expected_books.order_status, expected_paths
+    )
+    assert by_path(books.payment_status, paths) == by_path(
+        expected_books.payment_status, expected_paths
+    )
+    assert books.stock == expected_books.stock
+    assert books.money_moved == expected_books.money_moved
+    assert books.repeated_movements == 0
+    assert sorted(books.notifications.values()) == [1] * len(paths)

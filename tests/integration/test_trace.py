@@ -1,0 +1,61 @@
+"""``interplay trace`` draws a flow hop by hop from what the domains' inboxes recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from domains.registry import DOMAINS
+from interplay.cli import app
+from interplay.cli.trace import handled
+from interplay.trace import hops, mermaid
+from orchestrators import Pattern
+from tests.flows import EXPECTED_EVENTS, HAPPY, EventTap, order
+from tests.inprocess import running_system, settings_for
+from tests.rabbitmq import fresh_vhost
+
+pytestmark = pytest.mark.integration
+
+PATTERNS = {**dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION), "shipping": Pattern.CHOREOGRAPHY}
+
+
+async def test_a_flow_is_traced_in_causal_order_across_both_patterns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fresh_vhost("interplay-trace") as amqp_url:
+        async with running_system(amqp_url, tmp_path, PATTERNS):
+            tap = EventTap(amqp_url)
+            await tap.start()
+            flow_id = await tap.place(order(HAPPY))
+            await tap.wait_for({flow_id: EXPECTED_EVENTS[HAPPY]}, 20)
+            await tap.close()
+
+    flow = hops(await handled(settings_for(amqp_url, tmp_path, PATTERNS), flow_id), DOMAINS)
+    types = [hop.type for hop in flow]
+    assert types[0] == "orders.order.placed"
+    assert types.index("orders.order.register") < types.index("orders.order.accepted")
+    assert types.index("payments.payment.authorise") < types.index("payments.payment.capture")
+    # shipping is choreographed: its steps travel as internal events, not RPC requests
+    assert "ship_order.quote.done" in types
+    assert "shipping.shipment.quote" not in types
+    consumers = {hop.consumer for hop in flow}
+    assert {"orders", "payments.gateway", "shipping.courier", "notifications.mailer"} <= consumers
+    ids = {hop.message_id for hop in flow}
+    assert all(hop.causation_id in ids for hop in flow[1:] if hop.type != "orders.order.placed")
+    assert all(hop.wire_seconds >= 0 and hop.handling_seconds >= 0 for hop in flow)
+
+    diagram = mermaid(flow)
+    assert diagram.startswith("sequenceDiagram\n")
+    assert "payments-)inventory" not in diagram  # payments never talks to inventory directly
+    assert "orders->>orders_order_book: orders.order.register" in diagram
+
+    monkeypatch.setenv(
+        "INTERPLAY_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/{{domain}}.sqlite3"
+    )
+    table = await asyncio.to_thread(CliRunner().invoke, app, ["trace", flow_id])  # its own loop
+    assert table.exit_code == 0, table.output
+    assert "payments.payment.capture" in table.output
+    assert f"{len(flow)} hops" in table.output
