@@ -278,6 +278,14 @@ def test_choreography_scenario_sets_every_domain_pattern() -> None:
         assert env_of(deployment)[f"INTERPLAY_{domain.upper()}_PATTERN"] == "choreography"
 
 
+def test_a_domain_pattern_overrides_the_top_level_pattern() -> None:
+    values = {"pattern": "choreography", "domains": {"payments": {"pattern": "orchestration"}}}
+    for deployment in of_kind(manifests(render(values)), "Deployment"):
+        domain = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        expected = "orchestration" if domain == "payments" else "choreography"
+        assert env_of(deployment)[f"INTERPLAY_{domain.upper()}_PATTERN"] == expected
+
+
 def test_external_broker_scenario_reads_each_domain_url_from_its_own_secret() -> None:
     objects = manifests(render(scenario_values("external-broker-values")))
     assert not of_kind(objects, "StatefulSet")
@@ -350,6 +358,10 @@ def test_schema_violating_values_file_fails_lint(tmp_path: Path) -> None:
         (
             {"domains": {"orders": {"roles": ["all", "orchestrator"]}}},
             "domains.orders.roles lists all next to orchestrator",
+        ),
+        (
+            {"domains": {"orders": {"pattern": "choreography", "roles": ["orchestrator"]}}},
+            "remove orchestrator from domains.orders.roles, or set domains.orders.pattern",
         ),
         ({"domains": {d: {"enabled": False} for d in DOMAINS}}, "no domain is enabled"),
     ],

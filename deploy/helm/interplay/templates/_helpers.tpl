@@ -181,6 +181,9 @@ app.kubernetes.io/component: rabbitmq
 {{- if not (has ($settings.pattern | default $.Values.pattern) (list "orchestration" "choreography")) -}}
 {{- $errors = append $errors (printf "domains.%s.pattern is %q: set it to orchestration or choreography." $name $settings.pattern) -}}
 {{- end -}}
+{{- if and (has "orchestrator" $settings.roles) (eq ($settings.pattern | default $.Values.pattern) "choreography") -}}
+{{- $errors = append $errors (printf "domains.%s.roles lists orchestrator but the domain is choreographed, so it has no orchestrator: remove orchestrator from domains.%s.roles, or set domains.%s.pattern=orchestration." $name $name $name) -}}
+{{- end -}}
 {{- if and (has "all" $settings.roles) (gt (len $settings.roles) 1) -}}
 {{- $errors = append $errors (printf "domains.%s.roles lists all next to %s: role all already runs every part of the domain; keep [all] or list only the split roles." $name (without $settings.roles "all" | join ", ")) -}}
 {{- end -}}
