@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     retry_multiplier: float = Field(4.0, ge=1, description="each retry waits this much longer")
     step_timeout: float | None = Field(None, description="overrides every step's own timeout")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people, json (one object per line) for log shippers"
+    )
 
     @classmethod
     def settings_customise_sources(

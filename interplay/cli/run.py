@@ -31,7 +31,7 @@ def run(
     if domain is not None and domain not in DOMAINS:
         raise typer.BadParameter(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
     settings = Settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, json_format=settings.log_format == "json")
     names = list(DOMAINS) if all_domains else [domain]
     for name in names:
         console.print(f"[bold]{name}[/bold] runs [cyan]{settings.pattern_of(name).value}[/cyan]")
