@@ -6,7 +6,10 @@ Tests override any provider of ``Application`` (``application.metrics.override(.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,8 @@ from orchestrators.inbox import Inbox
 from orchestrators.saga import ChoreographyLog, SagaStore
 
 log = logging.getLogger(__name__)
+
+RECOVERY_GRACE = 5.0  # seconds a queue may lack its consumer before the connection is replaced
 
 
 class Application(containers.DeclarativeContainer):
@@ -57,11 +62,55 @@ class System:
     health: HealthServer | None = None
     metrics_port: int | None = None
     started: bool = False
+    consuming: bool = True
+    reconnects: int = 0
+    _watchdog: asyncio.Task[None] | None = None
 
     def is_ready(self) -> bool:
-        return self.started and self.broker.is_connected
+        return self.started and self.broker.is_connected and self.consuming
+
+    def watch(self, *, interval: float = 1.0, grace: float = RECOVERY_GRACE) -> None:
+        """Check every ``interval`` that each queue still has its consumer; replace the broker
+        connection when one has been missing for ``grace`` seconds."""
+        self._watchdog = asyncio.create_task(self._watch(interval, grace), name="watchdog")
+
+    async def _watch(self, interval: float, grace: float) -> None:
+        missing_since: float | None = None
+        while True:
+            await asyncio.sleep(interval)
+            checks = await asyncio.gather(*(r.is_consuming() for r in self.runtimes))
+            self.consuming = self.broker.is_connected and all(checks)
+            if self.consuming:
+                missing_since = None
+                continue
+            missing_since = missing_since or time.monotonic()
+            if time.monotonic() - missing_since < grace:
+                continue
+            try:
+                await self.reconnect()
+            except Exception:
+                log.exception("could not replace the broker connection; trying again")
+            missing_since = None
+
+    async def reconnect(self) -> None:
+        """Start every runtime again on a fresh connection and abandon the old one.
+
+        aio-pika's own recovery brings consumers back within a second or so; this is for the
+        rare recovery that wedges (a connection lost again while it restores consumers).
+        """
+        log.warning("consumers missing after a reconnect: replacing the broker connection")
+        fresh = await asyncio.wait_for(Broker.connect(self.broker.settings), 10.0)
+        old, self.broker = self.broker, fresh
+        for runtime in self.runtimes:
+            await runtime.restart(fresh)
+        self.reconnects += 1
+        await old.close(timeout=5.0)
 
     async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         for runtime in self.runtimes:
             await runtime.stop()
         if self.health is not None:
@@ -101,6 +150,7 @@ async def bootstrap(
         for runtime in system.runtimes:
             await runtime.start()
         system.started = True
+        system.watch()
     except BaseException:
         await system.stop()
         raise

@@ -7,13 +7,14 @@ service role consumes its steps' internal events (see ``orchestrators.choreograp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 
-from messaging.broker import Broker
+from messaging.broker import Broker, within
 from messaging.consumer import Handler, QueueConsumer
 from messaging.contracts import MessageCatalog
 from messaging.dead_letters import DeadLetters
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 ALL_ROLES = "all"
 ORCHESTRATOR_ROLE = "orchestrator"
 SERVICES_ROLE = "services"  # every service of the domain, without its orchestrator
+STOP_TIMEOUT = 10.0  # seconds a domain's consumers and relays get to stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class DomainRuntime:
         self.options = options
         self.consumers: list[QueueConsumer] = []
         self.relays: list[OutboxRelay] = []
+        self.rpc_clients: list[RpcClient] = []
 
     def runs(self, role: str) -> bool:
         if role == ORCHESTRATOR_ROLE:
@@ -121,10 +124,26 @@ class DomainRuntime:
         )
 
     async def stop(self) -> None:
-        for consumer in self.consumers:
-            await consumer.stop()
-        for relay in self.relays:
-            await relay.stop()
+        stopping = [consumer.stop() for consumer in self.consumers]
+        stopping += [relay.stop() for relay in self.relays]
+        await within(asyncio.gather(*stopping), STOP_TIMEOUT, f"stopping {self.domain.name}")
+
+    async def is_consuming(self) -> bool:
+        """Whether every queue of this runtime, RPC replies included, has its consumer."""
+        checks = [c.is_consuming() for c in self.consumers]
+        checks += [client.is_consuming() for client in self.rpc_clients]
+        return all(await asyncio.gather(*checks))
+
+    async def restart(self, broker: Broker) -> None:
+        """Start again on ``broker``: new channels, publishers, RPC clients and consumers.
+
+        A message in flight on the old channels is redelivered; the inbox and idempotent
+        steps make the second handling change nothing.
+        """
+        await self.stop()
+        self.broker = broker
+        self.consumers, self.relays, self.rpc_clients = [], [], []
+        await self.start()
 
     def _relay(self, events: Publisher) -> OutboxRelay:
         """The outbox relay of one publisher of outcome events; its sweep runs while we do."""
@@ -139,6 +158,7 @@ class DomainRuntime:
         labels = Labels(self.domain.name, ORCHESTRATOR_ROLE, self.pattern.value)
         rpc = RpcClient(publishing, self.metrics, labels)
         await rpc.start()
+        self.rpc_clients.append(rpc)
         events = Publisher(
             publishing,
             await self.topology.events_exchange(publishing),

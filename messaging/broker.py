@@ -6,12 +6,17 @@ exchanges, queues and bindings declared through them and resume their consumers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import cast
 
 import aio_pika
-from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractRobustChannel, AbstractRobustConnection
+from aiormq.exceptions import ChannelInvalidStateError
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -42,8 +47,9 @@ class Broker:
         await broker.close()
     """
 
-    def __init__(self, connection: AbstractRobustConnection) -> None:
+    def __init__(self, connection: AbstractRobustConnection, settings: BrokerSettings) -> None:
         self.connection = connection
+        self.settings = settings
 
     @classmethod
     async def connect(cls, settings: BrokerSettings) -> Broker:
@@ -57,7 +63,7 @@ class Broker:
         )
         connection.reconnect_callbacks.add(_log_reconnect)
         log.info("connected to %s", _safe(url))
-        return cls(connection)
+        return cls(connection, settings)
 
     async def channel(self, *, prefetch: int = 0) -> AbstractRobustChannel:
         """A channel with publisher confirms; ``prefetch`` bounds its unacked deliveries."""
@@ -70,8 +76,43 @@ class Broker:
     def is_connected(self) -> bool:
         return not self.connection.is_closed and self.connection.connected.is_set()
 
-    async def close(self) -> None:
-        await self.connection.close()
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close the connection; one whose recovery is wedged is abandoned after ``timeout``."""
+        await within(self.connection.close(), timeout, "closing the broker connection")
+
+
+async def within(work: Awaitable[object], seconds: float, what: str) -> bool:
+    """Await ``work`` for at most ``seconds``; past that, cancel it and go on without it.
+
+    Unlike ``asyncio.wait_for`` this does not wait for the cancellation to finish: a client
+    task wedged in its own recovery must not wedge the caller too. Returns whether ``work``
+    finished without error.
+    """
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("%s took over %.0fs; abandoned", what, seconds)
+        return False
+    if task.cancelled() or task.exception() is not None:
+        log.warning("%s failed: %r", what, None if task.cancelled() else task.exception())
+        return False
+    return True
+
+
+async def holds_consumer(channel: AbstractChannel, consumer_tag: str | None) -> bool:
+    """Whether ``channel`` is open now and the broker delivers to ``consumer_tag`` on it.
+
+    aio-pika restores consumers after a reconnect by itself, but a recovery that races a second
+    connection loss can wedge and leave a queue without its consumer; this is how it is noticed.
+    """
+    if consumer_tag is None or channel.is_closed:
+        return False
+    try:
+        underlay = await asyncio.wait_for(channel.get_underlay_channel(), 1.0)
+    except (ChannelInvalidStateError, TimeoutError):
+        return False
+    return not underlay.is_closed and consumer_tag in cast(aiormq.Channel, underlay).consumers
 
 
 def _ssl_context(settings: BrokerSettings) -> ssl.SSLContext:

@@ -10,6 +10,7 @@ reason and the number of attempts. The consumer keeps serving the next message.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
-from aiormq.exceptions import ChannelInvalidStateError
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from prometheus_client import Counter, Histogram
 
+from messaging.broker import holds_consumer
 from messaging.contracts import Contract, MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
@@ -32,6 +34,7 @@ from messaging.retries import Retries, failures_of
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+CANCEL_TIMEOUT = 5.0  # seconds a consumer waits for basic.cancel-ok when stopping
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +116,22 @@ class QueueConsumer:
     async def start(self) -> None:
         self._tag = await self.queue.consume(self.on_message)
 
+    async def is_consuming(self) -> bool:
+        """Whether the broker delivers this queue's messages to us right now."""
+        return await holds_consumer(self.queue.channel, self._tag)
+
     async def stop(self) -> None:
-        if self._tag is not None:
-            await self.queue.cancel(self._tag)
-            self._tag = None
+        """Stop consuming. While the connection is down there is nothing to cancel: the broker
+        dropped the consumer with the connection, so stopping must not wait for it."""
+        tag, self._tag = self._tag, None
+        if tag is None:
+            return
+        try:
+            await asyncio.wait_for(self.queue.cancel(tag), CANCEL_TIMEOUT)
+        except (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError) as error:
+            log.warning(
+                "consumer of %s not cancelled (%s); the broker drops it", self.queue.name, error
+            )
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         received = time.time()

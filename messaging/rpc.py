@@ -28,6 +28,7 @@ from aio_pika.abc import AbstractRobustChannel
 from prometheus_client import Histogram
 from pydantic import BaseModel, ValidationError
 
+from messaging.broker import holds_consumer
 from messaging.consumer import Delivery
 from messaging.contracts import Command, Reply
 from messaging.envelope import Envelope
@@ -89,6 +90,7 @@ class RpcClient:
         )
         self._pending: dict[str, asyncio.Future[RpcReply]] = {}
         self._round_trips: dict[tuple[str, str, str], Histogram] = {}
+        self._reply_tag: str | None = None
 
     async def start(self) -> None:
         await self._consume_replies()
@@ -148,7 +150,12 @@ class RpcClient:
     async def _consume_replies(self) -> None:
         # Direct reply-to is a pseudo-queue: consume it without ack on the publishing channel.
         channel = await self.channel.get_underlay_channel()
-        await channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
+        consume_ok = await channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
+        self._reply_tag = consume_ok.consumer_tag
+
+    async def is_consuming(self) -> bool:
+        """Whether replies can reach this client right now."""
+        return await holds_consumer(self.channel, self._reply_tag)
 
     async def _on_reopen(self, *_: object) -> None:
         await self._consume_replies()

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.e2e
 
 broker_restart = pytest.mark.skipif(
     os.environ.get("INTERPLAY_BROKER_RESTART_TESTS") != "1",
-    reason="stops the shared broker: set INTERPLAY_BROKER_RESTART_TESTS=1 to run",
+    reason="stops the whole broker: set INTERPLAY_BROKER_RESTART_TESTS=1 to run it (open: after "
+    "stop_app/start_app under load some orders do not complete within 60 s)",
 )
 
 PATTERNS = {**dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION), "shipping": Pattern.CHOREOGRAPHY}
@@ -45,6 +46,12 @@ def consumer_counts(amqp_url: str) -> dict[str, int]:
         if consumers.strip().isdigit() and ours:  # the domains' queues, not the test's tap
             counts[name] = int(consumers)
     return counts
+
+
+def counts_of(amqp_url: str, queues: dict[str, int]) -> dict[str, int]:
+    """The consumer counts of ``queues`` now (the test's own tap queue comes and goes)."""
+    counts = consumer_counts(amqp_url)
+    return {name: counts.get(name, 0) for name in queues}
 
 
 async def steady_counts(amqp_url: str) -> dict[str, int]:
@@ -70,6 +77,17 @@ async def system(tmp_path: Path) -> AsyncIterator[tuple[str, System, Path]]:
             yield amqp_url, running, tmp_path
 
 
+async def orders_end(data: Path, orders: list[str], status: str, seconds: float) -> float:
+    """Wait until every order of ``orders`` has ``status`` in the orders domain's own books.
+
+    The books, not the test's event tap, are the judge: the tap's queue goes with its
+    connection when the broker drops every connection, so it misses what happens meanwhile.
+    """
+    return await wait_until(
+        lambda: all(read_books(data).order_status.get(o) == status for o in orders), seconds
+    )
+
+
 async def place_during(
     tap: EventTap, fault: Callable[[], None], orders: int = 60
 ) -> dict[str, str]:
@@ -92,8 +110,8 @@ async def place_during(
 
 
 @pytest.mark.xfail(
-    reason="open: under load some consumers are not reported back within 40 s after the broker "
-    "closes every connection (a channel stays closed: ChannelInvalidStateError in handlers)",
+    reason="open: under load, aio-pika's recovery can leave channels closed for good; the "
+    "watchdog (System.watch) replaces the connection, but some orders may not complete in 60 s",
     strict=False,
 )
 async def test_consumers_come_back_when_the_broker_closes_every_connection(system) -> None:  # type: ignore[no-untyped-def]
@@ -109,13 +127,11 @@ async def test_consumers_come_back_when_the_broker_closes_every_connection(syste
 
     # rabbitmqctl reports quorum-queue consumers with a lag of seconds: poll generously, and
     # judge recovery by the flows, which must all complete.
-    recovered = await wait_until(lambda: consumer_counts(amqp_url) == before, 40)
-    print(f"consumer counts back after {recovered:.1f}s (as reported by rabbitmqctl)")
-    await tap.wait_for({c: EXPECTED_EVENTS[HAPPY] for c in placed}, 60)
+    recovered = await wait_until(lambda: counts_of(amqp_url, before) == before, 10)
+    finished = await orders_end(data, list(placed.values()), "completed", 60)
+    print(f"consumers back after {recovered:.1f}s, every order completed {finished:.1f}s later")
     await tap.close()
-    books = read_books(data)
-    assert {books.order_status[o] for o in placed.values()} == {"completed"}
-    assert books.repeated_movements == 0
+    assert read_books(data).repeated_movements == 0
 
 
 async def test_a_consumer_whose_queue_was_deleted_declares_it_again_and_resumes(system) -> None:  # type: ignore[no-untyped-def]
@@ -131,10 +147,6 @@ async def test_a_consumer_whose_queue_was_deleted_declares_it_again_and_resumes(
     await tap.close()
 
 
-@pytest.mark.skip(
-    reason="open: this test hangs (the stopped consumer and the reconnect interact); "
-    "RpcClient fails pending calls on channel close, unproven here"
-)
 async def test_an_rpc_call_in_flight_when_the_connection_drops_fails_at_once(system) -> None:  # type: ignore[no-untyped-def]
     amqp_url, running, _ = system
     vhost = URL(amqp_url).path.lstrip("/")
@@ -174,13 +186,11 @@ async def test_publishers_and_consumers_come_back_after_the_broker_app_restarts(
         rabbitmqctl("start_app")
 
     placed = await place_during(tap, restart)
-    recovered = await wait_until(lambda: consumer_counts(amqp_url) == before, 40)
-    print(f"consumer counts back after {recovered:.1f}s (as reported by rabbitmqctl)")
-    await tap.wait_for({c: EXPECTED_EVENTS[HAPPY] for c in placed}, 90)
+    recovered = await wait_until(lambda: counts_of(amqp_url, before) == before, 10)
+    finished = await orders_end(data, list(placed.values()), "completed", 90)
+    print(f"consumers back after {recovered:.1f}s, every order completed {finished:.1f}s later")
     await tap.close()
-    books = read_books(data)
-    assert {books.order_status[o] for o in placed.values()} == {"completed"}
-    assert books.repeated_movements == 0
+    assert read_books(data).repeated_movements == 0
 
 
 @pytest.mark.broker_restart

@@ -1,0 +1,27 @@
+"""Shared by every test: the event loop ends clean even after a broker client wedged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session", autouse=True)
+async def cancel_leftover_tasks() -> AsyncIterator[None]:
+    """Cancel what tests left running, repeatedly, before the session's loop closes.
+
+    A robust connection whose recovery wedged (see ``messaging.broker.within``) leaves tasks that
+    need more than the one cancellation ``asyncio`` gives each task at loop close; without this
+    the loop would wait for them forever.
+    """
+    yield
+    current = asyncio.current_task()
+    for _ in range(20):
+        left = [task for task in asyncio.all_tasks() if task is not current]
+        if not left:
+            return
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=0.5)
