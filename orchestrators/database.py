@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from orchestrators import inline_sqlite
+
 
 class Database:
     """An async engine for one domain's database URL.
@@ -57,10 +59,15 @@ def _engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # Several processes of one domain may share the file: wait for locks instead of failing.
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # Statements run on the loop's thread (see inline_sqlite), over one connection per process
+    # kept open; several processes of one domain may share the file: wait for their locks.
+    database = parsed.database or ":memory:"
+    pool: dict[str, Any] = {}
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        pool = {"pool_size": 1, "max_overflow": 0}
+    connect = inline_sqlite.connector(database, timeout=30)
+    engine = create_async_engine(url, async_creator=connect, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:

@@ -1,0 +1,127 @@
+"""SQLite for SQLAlchemy's asyncio engine without a thread hop per call.
+
+aiosqlite runs each call (execute, fetch, commit, rollback) on a thread of its own and wakes the
+event loop for the result: five or six hops of a few hundred µs of CPU each per transaction, four
+times the work SQLite itself does (docs/performance.md). A statement on a local SQLite file takes
+tens of µs, less than a hop costs, so this adapter runs it on the loop's own thread instead. It
+gives SQLAlchemy's aiosqlite dialect the object it expects from ``aiosqlite.connect`` (through
+``create_async_engine(..., async_creator=...)``), so URLs, dialect, pool and error classes stay
+those of ``sqlite+aiosqlite``.
+
+Running inline blocks the loop while SQLite waits for a lock another process holds; a domain's
+transactions are short and never wait on the network inside, so that wait is short too. Within
+one process the engine keeps a single connection, so two transactions never contend on a lock:
+the second waits for the pool, without blocking the loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+
+class InlineCursor:
+    """An ``aiosqlite.Cursor`` look-alike whose coroutines finish without suspending."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._cursor.close()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
+        self._cursor.execute(sql, () if parameters is None else parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
+        self._cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class InlineConnection:
+    """An ``aiosqlite.Connection`` look-alike over a ``sqlite3`` connection used in place."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection: sqlite3.Connection | None = connection
+
+    @property
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._open.isolation_level
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self._open.cursor())
+
+    async def commit(self) -> None:
+        self._open.commit()
+
+    async def rollback(self) -> None:
+        self._open.rollback()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._open.create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def stop(self) -> None:
+        """Close at once (SQLAlchemy's terminate); nothing runs elsewhere to wait for."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[InlineConnection]]:
+    """An engine's ``async_creator``: connects to the file ``database``, waiting ``timeout``
+    seconds for another process's lock."""
+
+    async def connect() -> InlineConnection:
+        # check_same_thread off: the pool may close a connection from the garbage collector.
+        return InlineConnection(
+            sqlite3.connect(database, timeout=timeout, check_same_thread=False)
+        )
+
+    return connect
