@@ -9,10 +9,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import Insert, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from orchestrators import inline_sqlite
 
@@ -83,3 +84,17 @@ def _engine(url: str) -> AsyncEngine:
 async def create_tables(database: Database, metadata: MetaData) -> None:
     """A dependency-injector resource: a domain's tables exist before its services run."""
     await database.create(metadata)
+
+
+_INSERTS_NEW: dict[tuple[str, str], Insert] = {}
+
+
+def insert_new(connection: AsyncConnection, table: Table) -> Insert:
+    """An insert into ``table`` that skips a row whose key is there already (``ON CONFLICT DO
+    NOTHING``), so that a repeat inside a larger transaction does not undo the rest of it."""
+    key = (connection.dialect.name, table.name)
+    statement = _INSERTS_NEW.get(key)
+    if statement is None:
+        dialect = postgresql if key[0] == "postgresql" else sqlite
+        statement = _INSERTS_NEW[key] = dialect.insert(table).on_conflict_do_nothing()
+    return statement

@@ -120,8 +120,6 @@ def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[Inline
 
     async def connect() -> InlineConnection:
         # check_same_thread off: the pool may close a connection from the garbage collector.
-        return InlineConnection(
-            sqlite3.connect(database, timeout=timeout, check_same_thread=False)
-        )
+        return InlineConnection(sqlite3.connect(database, timeout=timeout, check_same_thread=False))
 
     return connect

@@ -6,6 +6,10 @@ compensations of the steps done (and of the timed-out one, whose effect is unkno
 order, then publishes the failure outcome. The trigger is acked only when the flow has ended, so
 a crash anywhere makes the broker redeliver it, and the saga state says where to go on from.
 Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
+
+The saga state is also the inbox's dedupe for triggers: a repeated trigger finds its flow
+stored (``SagaStore.start``) and goes on from there, or does nothing when it has ended; the
+trigger's inbox record is written with the flow's final state.
 """
 
 from __future__ import annotations
@@ -107,7 +111,7 @@ class Orchestrator:
         try:
             flow = await self._steps(workflow, flow, envelope)
             flow = await self._compensations(workflow, flow, envelope)
-            return await self._outcome(workflow, flow, envelope)
+            return await self._outcome(workflow, flow, delivery)
         finally:
             in_flight.dec()
 
@@ -185,7 +189,8 @@ class Orchestrator:
                 return
         raise CompensationFailed(f"{step.name} of {flow.correlation_id} could not be compensated")
 
-    async def _outcome(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+    async def _outcome(self, workflow: Workflow, flow: Flow, trigger: Delivery) -> Flow:
+        cause = trigger.envelope
         flow = flow.finished()
         outcome = workflow.failed if flow.status is FlowStatus.FAILED else workflow.completed
         event = None
@@ -199,7 +204,8 @@ class Orchestrator:
             body = outcome.model_validate(flow.context).model_dump_json().encode()
             event = OutgoingEvent(envelope, body)
         flow = flow.outcome_recorded()
-        await self.store.save(flow, event)  # the final state and its event, in one transaction
+        # The final state, its event and the trigger's inbox record, in one transaction.
+        await self.store.save(flow, event, handled=trigger)
         if event is not None:
             await self.relay.send(event)
         self.metrics.flow_duration.labels(
