@@ -1,37 +1,84 @@
 """Each domain's own database: SQLite by default, PostgreSQL by URL, the same code.
 
 Tables are SQLAlchemy Core tables on a domain's ``MetaData``; the saga store adds its own.
+Repositories run their statements through ``Database.begin()`` (one transaction) and
+``Database.connect()`` (reads), which take the cheapest path the backend allows: on PostgreSQL
+SQLAlchemy's asyncio engine, on SQLite its plain engine on the loop's own thread (a statement on
+a local file takes less time than a hand-off to another thread; see ``inline_sqlite``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Unpack
 
-from sqlalchemy import Insert, MetaData, Table, event
+from sqlalchemy import CursorResult, Engine, Executable, Insert, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from orchestrators import inline_sqlite
 
+Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+Rows = CursorResult[Unpack[tuple[Any, ...]]]  # rows of any columns, as SQLAlchemy types them
+
+
+class Statements(Protocol):
+    """Where a repository runs statements: an ``AsyncConnection``, or SQLite's inline one."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, statement: Executable, parameters: Parameters = None) -> Rows: ...
+
 
 class Database:
-    """An async engine for one domain's database URL.
+    """One domain's database URL: where its repositories run their statements.
 
     Example::
 
         database = Database("sqlite+aiosqlite:///.interplay/payments.sqlite3")
         await database.create(metadata)
-        async with database.engine.begin() as connection:
-            ...
+        async with database.begin() as transaction:
+            await transaction.execute(payments.insert(), {"order_id": "ord-1", ...})
+
+    ``engine`` is SQLAlchemy's asyncio engine on the same URL, for what needs one.
     """
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
         self.engine: AsyncEngine = _engine(url)
+        self._inline: Engine | None = None
+        if self.url.get_backend_name() == "sqlite" and _file_of(url) != ":memory:":
+            self._inline = inline_sqlite.engine(_file_of(url))
+        # One SQLite connection per process: a transaction waits here, not on SQLite's lock.
+        self._turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Statements]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        if self._inline is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._turn:
+            with self._inline.begin() as connection:
+                yield InlineStatements(connection)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Statements]:
+        """A connection for reads (anything written and not committed is rolled back)."""
+        if self._inline is None:
+            async with self.engine.connect() as connection:
+                yield connection
+            return
+        async with self._turn:
+            with self._inline.connect() as connection:
+                yield InlineStatements(connection)
 
     async def create(self, *metadatas: MetaData) -> None:
         """Create the tables that are missing (no migrations: the reference schema is small).
@@ -53,31 +100,44 @@ class Database:
         raise RuntimeError(f"could not create the tables of {where}")
 
     async def close(self) -> None:
+        if self._inline is not None:
+            self._inline.dispose()
         await self.engine.dispose()
+
+
+class InlineStatements:
+    """``Statements`` on a plain SQLAlchemy connection, run where they are awaited."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._connection.dialect
+
+    async def execute(self, statement: Executable, parameters: Parameters = None) -> Rows:
+        return self._connection.execute(statement, parameters)
+
+
+def _file_of(url: str) -> str:
+    return make_url(url).database or ":memory:"
 
 
 def _engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    # Statements run on the loop's thread (see inline_sqlite), over one connection per process
-    # kept open; several processes of one domain may share the file: wait for their locks.
-    database = parsed.database or ":memory:"
+    database = _file_of(url)
     pool: dict[str, Any] = {}
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         pool = {"pool_size": 1, "max_overflow": 0}
-    connect = inline_sqlite.connector(database, timeout=30)
-    engine = create_async_engine(url, async_creator=connect, **pool)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
+    engine = create_async_engine(
+        url, async_creator=inline_sqlite.connector(database, timeout=30), **pool
+    )
+    inline_sqlite.set_pragmas(engine.sync_engine)
     return engine
 
 
@@ -89,10 +149,10 @@ async def create_tables(database: Database, metadata: MetaData) -> None:
 _INSERTS_NEW: dict[tuple[str, str], Insert] = {}
 
 
-def insert_new(connection: AsyncConnection, table: Table) -> Insert:
+def insert_new(statements: Statements, table: Table) -> Insert:
     """An insert into ``table`` that skips a row whose key is there already (``ON CONFLICT DO
     NOTHING``), so that a repeat inside a larger transaction does not undo the rest of it."""
-    key = (connection.dialect.name, table.name)
+    key = (statements.dialect.name, table.name)
     statement = _INSERTS_NEW.get(key)
     if statement is None:
         dialect = postgresql if key[0] == "postgresql" else sqlite

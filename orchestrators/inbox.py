@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Float, MetaData, String, Table, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messaging.consumer import Delivery
 from messaging.envelope import Envelope
-from orchestrators.database import Database, insert_new
+from orchestrators.database import Database, Statements, insert_new
 
 metadata = MetaData()
 
@@ -40,7 +39,7 @@ _SEEN = select(inbox_messages.c.message_id).where(
 )
 
 
-async def record_handled(connection: AsyncConnection, delivery: Delivery) -> None:
+async def record_handled(connection: Statements, delivery: Delivery) -> None:
     """Record ``delivery`` as handled inside the caller's transaction (a repeat records
     nothing), so that the work and its record commit together."""
     await connection.execute(
@@ -82,22 +81,22 @@ class Inbox:
     """``HandledMessages`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def seen(self, message_id: str, queue: str) -> bool:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             found = await connection.execute(_SEEN, {"queue": queue, "message_id": message_id})
             return found.first() is not None
 
     async def record(self, envelope: Envelope, queue: str, received_at: float) -> None:
         # A repeat (a repeated RPC request, or two racing deliveries) keeps the first record.
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             await connection.execute(
                 insert_new(connection, inbox_messages), _row(envelope, queue, received_at)
             )
 
     async def of_correlation(self, correlation_id: str) -> list[HandledMessage]:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(
                 select(inbox_messages)
                 .where(inbox_messages.c.correlation_id == correlation_id)

@@ -1,17 +1,19 @@
-"""SQLite for SQLAlchemy's asyncio engine without a thread hop per call.
+"""SQLite on the event loop's own thread, without a hand-off per call.
 
 aiosqlite runs each call (execute, fetch, commit, rollback) on a thread of its own and wakes the
 event loop for the result: five or six hops of a few hundred µs of CPU each per transaction, four
 times the work SQLite itself does (docs/performance.md). A statement on a local SQLite file takes
-tens of µs, less than a hop costs, so this adapter runs it on the loop's own thread instead. It
-gives SQLAlchemy's aiosqlite dialect the object it expects from ``aiosqlite.connect`` (through
-``create_async_engine(..., async_creator=...)``), so URLs, dialect, pool and error classes stay
-those of ``sqlite+aiosqlite``.
+tens of µs, less than a hop costs, so here it runs where it is awaited. Two ways in:
+
+- ``engine``: SQLAlchemy's plain engine on the file, what ``Database.begin()`` and
+  ``Database.connect()`` run on; no greenlet between the caller and SQLite either;
+- ``connector``: for SQLAlchemy's asyncio engine (``Database.engine``), an object that looks like
+  ``aiosqlite.connect``'s to the aiosqlite dialect, so URLs, dialect and errors stay its own.
 
 Running inline blocks the loop while SQLite waits for a lock another process holds; a domain's
 transactions are short and never wait on the network inside, so that wait is short too. Within
-one process the engine keeps a single connection, so two transactions never contend on a lock:
-the second waits for the pool, without blocking the loop.
+one process each engine keeps a single connection, and ``Database`` lets one transaction at a
+time use it: the others wait for their turn without blocking the loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
 
 
 class InlineCursor:
@@ -123,3 +127,27 @@ def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[Inline
         return InlineConnection(sqlite3.connect(database, timeout=timeout, check_same_thread=False))
 
     return connect
+
+
+def engine(database: str) -> Engine:
+    """SQLAlchemy's plain engine on the file ``database``, one connection kept open."""
+    plain = create_engine(
+        f"sqlite:///{database}",
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+    set_pragmas(plain)
+    return plain
+
+
+def set_pragmas(engine: Engine) -> None:
+    """WAL, and no fsync per commit: a power cut may lose the last commits, never corrupt."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()

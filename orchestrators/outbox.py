@@ -33,11 +33,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messaging.envelope import Envelope
 from messaging.publisher import Publisher
-from orchestrators.database import Database
+from orchestrators.database import Database, Statements
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ class OutgoingEvent:
     body: bytes
 
 
-async def store(connection: AsyncConnection, event: OutgoingEvent) -> None:
+async def store(connection: Statements, event: OutgoingEvent) -> None:
     """Add ``event`` to the outbox inside the caller's transaction."""
     envelope = event.envelope
     await connection.execute(
@@ -107,7 +106,7 @@ class OutboxRelay:
         sweep_every: float = 2.0,
         mark_every: float = 0.25,
     ) -> None:
-        self.engine = database.engine
+        self.database = database
         self.events = events
         self.sweep_every = sweep_every
         self.mark_every = mark_every
@@ -124,7 +123,7 @@ class OutboxRelay:
 
     async def sweep(self, older_than: float = 5.0) -> int:
         """Publish what was stored and never sent (a crash came between); returns how many."""
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = (
                 (
                     await connection.execute(
@@ -171,7 +170,7 @@ class OutboxRelay:
         if not sent:
             return
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(_MARK_SENT, {"message_ids": sent, "now": time.time()})
         except BaseException:
             self._sent.extend(sent)  # the next marking tries again

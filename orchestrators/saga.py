@@ -141,7 +141,7 @@ class SagaStore:
     async def start(self, flow: Flow) -> Flow:
         """Store a new flow, or return the stored one if this flow exists already."""
         try:
-            async with self.database.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(_START, _row(flow))
             return flow
         except IntegrityError:
@@ -160,7 +160,7 @@ class SagaStore:
         the record that the trigger ``handled`` was handled (the inbox)."""
         row = _row(flow)
         row["key_workflow"], row["key_trigger_id"] = flow.workflow, flow.trigger_id
-        async with self.database.engine.begin() as connection:
+        async with self.database.begin() as connection:
             await connection.execute(_SAVE, row)
             if outcome is not None:
                 await outbox.store(connection, outcome)
@@ -182,7 +182,7 @@ class SagaStore:
         )
 
     async def _select(self, condition: Any) -> list[Flow]:
-        async with self.database.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = (await connection.execute(select(saga_flows).where(condition))).mappings()
             return [_flow(row) for row in rows]
 
@@ -278,13 +278,13 @@ class ChoreographyLog:
         """Record a step's outcome (a repeat records nothing), with the record that the event
         ``handled`` was handled (the inbox) in the same transaction."""
         row = _step_row(correlation_id, workflow, trigger_id, step, outcome, reason)
-        async with self.database.engine.begin() as connection:
+        async with self.database.begin() as connection:
             await connection.execute(insert_new(connection, choreography_steps), row)
             if handled is not None:
                 await record_handled(connection, handled)
 
     async def of_correlation(self, correlation_id: str) -> list[StepRecord]:
-        async with self.database.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(
                 select(choreography_steps)
                 .where(choreography_steps.c.correlation_id == correlation_id)
@@ -308,7 +308,7 @@ class ChoreographyLog:
         ``handled``, in one transaction; False when it had ended already (a redelivery)."""
         end = _step_row(correlation_id, workflow, trigger_id, FLOW_END, status, None)
         try:
-            async with self.database.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 if step is not None:
                     row = _step_row(correlation_id, workflow, trigger_id, *step)
                     await connection.execute(insert_new(connection, choreography_steps), row)
