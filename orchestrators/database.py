@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol, Unpack
+from typing import Any, Protocol
 
 from sqlalchemy import CursorResult, Engine, Executable, Insert, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from orchestrators import inline_sqlite
 
 Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
-Rows = CursorResult[Unpack[tuple[Any, ...]]]  # rows of any columns, as SQLAlchemy types them
+Rows = CursorResult[*tuple[Any, ...]]  # rows of any columns, as SQLAlchemy types them
 
 
 class Statements(Protocol):
@@ -53,8 +53,10 @@ class Database:
         self.url = make_url(url)
         self.engine: AsyncEngine = _engine(url)
         self._inline: Engine | None = None
+        self._checkpoints: inline_sqlite.Checkpoints | None = None
         if self.url.get_backend_name() == "sqlite" and _file_of(url) != ":memory:":
             self._inline = inline_sqlite.engine(_file_of(url))
+            self._checkpoints = inline_sqlite.Checkpoints(_file_of(url))
         # One SQLite connection per process: a transaction waits here, not on SQLite's lock.
         self._turn = asyncio.Lock()
 
@@ -65,9 +67,11 @@ class Database:
             async with self.engine.begin() as connection:
                 yield connection
             return
+        assert self._checkpoints is not None
         async with self._turn:
             with self._inline.begin() as connection:
                 yield InlineStatements(connection)
+        self._checkpoints.committed()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Statements]:
@@ -100,6 +104,8 @@ class Database:
         raise RuntimeError(f"could not create the tables of {where}")
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            await self._checkpoints.wait()
         if self._inline is not None:
             self._inline.dispose()
         await self.engine.dispose()

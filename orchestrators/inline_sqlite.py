@@ -18,6 +18,7 @@ time use it: the others wait for their turn without blocking the loop.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -130,18 +131,52 @@ def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[Inline
 
 
 def engine(database: str) -> Engine:
-    """SQLAlchemy's plain engine on the file ``database``, one connection kept open."""
+    """SQLAlchemy's plain engine on the file ``database``, one connection kept open.
+
+    Its commits never checkpoint the WAL into the database file: a checkpoint writes and
+    fsyncs the file, milliseconds to tens of them on a busy disk, which would stall the loop.
+    ``Checkpoints`` runs them on a thread instead.
+    """
     plain = create_engine(
         f"sqlite:///{database}",
         pool_size=1,
         max_overflow=0,
         connect_args={"timeout": 30, "check_same_thread": False},
     )
-    set_pragmas(plain)
+    set_pragmas(plain, "PRAGMA wal_autocheckpoint=0")
     return plain
 
 
-def set_pragmas(engine: Engine) -> None:
+class Checkpoints:
+    """Checkpoints a SQLite file's WAL on a thread of its own, every ``every`` commits."""
+
+    def __init__(self, database: str, every: int = 500) -> None:
+        self.database = database
+        self.every = every
+        self._commits = 0
+        self._running: asyncio.Future[None] | None = None
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits >= self.every and (self._running is None or self._running.done()):
+            self._commits = 0
+            self._running = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+
+    async def wait(self) -> None:
+        if self._running is not None:
+            await self._running
+
+    def _checkpoint(self) -> None:
+        # PASSIVE: copy what no reader still needs, never wait for a lock and never block
+        # the writers, which go on appending to the WAL meanwhile.
+        connection = sqlite3.connect(self.database, timeout=30)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
+
+
+def set_pragmas(engine: Engine, *more: str) -> None:
     """WAL, and no fsync per commit: a power cut may lose the last commits, never corrupt."""
 
     @event.listens_for(engine, "connect")
@@ -150,4 +185,6 @@ def set_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in more:
+            cursor.execute(pragma)
         cursor.close()
