@@ -24,7 +24,7 @@ from prometheus_client import Counter, Histogram
 from messaging.contracts import Contract, MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
-from messaging.errors import InvalidMessage, RejectReason
+from messaging.errors import AlreadyHandled, InvalidMessage, RejectReason
 from messaging.metrics import MESSAGING_SYSTEM, Hop, Metrics, Outcome
 from messaging.publisher import Labels
 from messaging.retries import Retries, failures_of
@@ -147,6 +147,10 @@ class QueueConsumer:
             if self.records:
                 assert self.inbox is not None
                 await self.inbox.record(envelope, self.queue.name, received)
+        except AlreadyHandled:
+            await message.ack()
+            hop.consumed[Outcome.DUPLICATE].inc()
+            return
         except InvalidMessage as invalid:
             await self._dead_letter(message, invalid.reason, invalid.detail, envelope.type)
             return

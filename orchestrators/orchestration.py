@@ -24,7 +24,7 @@ from typing import Any
 from messaging.consumer import Delivery
 from messaging.contracts import Event
 from messaging.envelope import Envelope
-from messaging.errors import RemoteFailure, RpcTimeout
+from messaging.errors import AlreadyHandled, RemoteFailure, RpcTimeout
 from messaging.metrics import Metrics
 from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
@@ -78,11 +78,19 @@ class Orchestrator:
                 self.workflows.setdefault(trigger_type, []).append(workflow)
 
     async def __call__(self, delivery: Delivery) -> None:
-        for workflow in self.workflows.get(delivery.envelope.type, ()):
-            await self.run(workflow, delivery)
+        workflows = self.workflows.get(delivery.envelope.type, ())
+        ended_before = 0
+        for workflow in workflows:
+            try:
+                await self.run(workflow, delivery)
+            except AlreadyHandled:
+                ended_before += 1
+        if workflows and ended_before == len(workflows):
+            raise AlreadyHandled(f"every flow of {delivery.envelope.message_id} has ended")
 
     async def run(self, workflow: Workflow, delivery: Delivery) -> Flow:
-        """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end."""
+        """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end;
+        ``AlreadyHandled`` when that flow had ended before (a repeated trigger)."""
         key = (workflow.name, delivery.envelope.message_id)
         running = self._running.get(key)
         if running is not None:
@@ -104,8 +112,8 @@ class Orchestrator:
                 context=initial_context(delivery.body, envelope.type, envelope.correlation_id),
             )
         )
-        if flow.outcome_stored:
-            return flow  # a repeat of a trigger whose flow has ended: nothing to do
+        if flow.outcome_stored:  # a repeat of a trigger whose flow has ended: nothing to do
+            raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} has ended")
         in_flight = self.metrics.flows_in_flight.labels(self.domain, workflow.name, self.pattern)
         in_flight.inc()
         try:
