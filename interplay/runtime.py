@@ -180,6 +180,8 @@ class DomainRuntime:
         inbox = await self.topology.inbox(
             channel, self.domain.name, (event.message_type for event in self.domain.consumes)
         )
+        # The saga state skips repeated triggers, and the trigger's inbox record is written
+        # with the flow's final state (see orchestrators.orchestration).
         self._consume(
             inbox,
             MessageCatalog(self.domain.consumes),
@@ -187,6 +189,8 @@ class DomainRuntime:
             dead_letters,
             labels,
             Hop.EVENT,
+            deduplicate=False,
+            handler_records=True,
         )
 
     async def _start_service(
@@ -278,6 +282,7 @@ class DomainRuntime:
                     dead_letters,
                     step_labels,
                     Hop.INTERNAL_EVENT,
+                    handler_records=True,  # with the step's journal record
                 )
 
     def _consume(
@@ -288,7 +293,12 @@ class DomainRuntime:
         dead_letters: DeadLetters,
         labels: Labels,
         hop: Hop,
+        *,
+        deduplicate: bool = True,
+        handler_records: bool = False,
     ) -> None:
+        """Consume ``queue``; the inbox records every message handled, and skips repeats where
+        ``deduplicate`` (never for RPC: a repeated request is answered again)."""
         self.consumers.append(
             QueueConsumer(
                 queue,
@@ -301,6 +311,7 @@ class DomainRuntime:
                 max_body_bytes=self.options.max_body_bytes,
                 retries=Retries(queue.channel, self.topology, self.options.retry),
                 inbox=self.inbox,
-                deduplicate=hop is not Hop.RPC_REQUEST,
+                deduplicate=deduplicate and hop is not Hop.RPC_REQUEST,
+                handler_records=handler_records,
             )
         )

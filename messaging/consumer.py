@@ -26,7 +26,7 @@ from messaging.broker import holds_consumer
 from messaging.contracts import Contract, MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
-from messaging.errors import InvalidMessage, RejectReason
+from messaging.errors import AlreadyHandled, InvalidMessage, RejectReason
 from messaging.metrics import MESSAGING_SYSTEM, Hop, Metrics, Outcome
 from messaging.publisher import Labels
 from messaging.retries import Retries, failures_of
@@ -39,11 +39,17 @@ CANCEL_TIMEOUT = 5.0  # seconds a consumer waits for basic.cancel-ok when stoppi
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A validated incoming message as handlers see it."""
+    """A validated incoming message as handlers see it.
+
+    ``queue`` and ``received_at`` are what a handler that records the message as handled in its
+    own transaction (``QueueConsumer(handler_records=True)``) writes to the inbox.
+    """
 
     envelope: Envelope
     body: Contract
     reply_to: str | None = None
+    queue: str = ""
+    received_at: float = 0.0
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -97,6 +103,7 @@ class QueueConsumer:
         retries: Retries | None = None,
         inbox: HandledMessages | None = None,
         deduplicate: bool = False,
+        handler_records: bool = False,
     ) -> None:
         self.queue = queue
         self.catalog = catalog
@@ -110,6 +117,9 @@ class QueueConsumer:
         self.inbox = inbox
         # Not for RPC: a repeated request must be answered again, so services are idempotent.
         self.deduplicate = deduplicate and inbox is not None
+        # The handler writes the inbox record in the transaction of its own work: one
+        # transaction per message instead of two.
+        self.records = inbox is not None and not handler_records
         self._hop_metrics: dict[str, _HopMetrics] = {}
         self._tag: ConsumerTag | None = None
 
@@ -136,7 +146,7 @@ class QueueConsumer:
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         received = time.time()
         try:
-            delivery = self._decode(message)
+            delivery = self._decode(message, received)
         except InvalidMessage as invalid:
             await self._dead_letter(message, invalid.reason, invalid.detail, message.type)
             return
@@ -149,8 +159,13 @@ class QueueConsumer:
                 hop.consumed[Outcome.DUPLICATE].inc()
                 return
             await self.handler(delivery)
-            if self.inbox is not None:
+            if self.records:
+                assert self.inbox is not None
                 await self.inbox.record(envelope, self.queue.name, received)
+        except AlreadyHandled:
+            await message.ack()
+            hop.consumed[Outcome.DUPLICATE].inc()
+            return
         except InvalidMessage as invalid:
             await self._dead_letter(message, invalid.reason, invalid.detail, envelope.type)
             return
@@ -199,7 +214,7 @@ class QueueConsumer:
             message, RejectReason.HANDLER_ERROR, detail, envelope.type, attempts=failures
         )
 
-    def _decode(self, message: AbstractIncomingMessage) -> Delivery:
+    def _decode(self, message: AbstractIncomingMessage, received: float) -> Delivery:
         if len(message.body) > self.max_body_bytes:
             raise InvalidMessage(
                 RejectReason.TOO_LARGE,
@@ -207,7 +222,7 @@ class QueueConsumer:
             )
         envelope = Envelope.from_message(message)
         body = self.catalog.parse(envelope.type, message.body)
-        return Delivery(envelope, body, message.reply_to)
+        return Delivery(envelope, body, message.reply_to, self.queue.name, received)
 
     async def _dead_letter(
         self,

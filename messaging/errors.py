@@ -31,6 +31,11 @@ class InvalidMessage(MessagingError):
         self.detail = detail
 
 
+class AlreadyHandled(MessagingError):
+    """Raised by a handler whose own state shows the message was handled before (a repeat):
+    the consumer acks it and counts it as a duplicate, as when its inbox finds the repeat."""
+
+
 class PublishFailed(MessagingError):
     """The broker did not take a message: nacked, refused by permissions, or unroutable."""
 

@@ -166,33 +166,37 @@ class StepWorker:
     async def __call__(self, delivery: Delivery) -> None:
         assert isinstance(delivery.body, StepEvent)
         if delivery.envelope.type == self.to_do:
-            await self._do(delivery.body, delivery.envelope)
+            await self._do(delivery.body, delivery)
         else:
-            await self._undo(delivery.body, delivery.envelope)
+            await self._undo(delivery.body, delivery)
 
-    async def _do(self, event: StepEvent, cause: Envelope) -> None:
+    async def _do(self, event: StepEvent, delivery: Delivery) -> None:
         context = event.context
         try:
             reply = await self._try(context)
         except Refused as refusal:
             failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
-            await self._record(event, StepOutcome.FAILED, str(refusal))
-            await self._pass_back(event, cause, failed, StepOutcome.FAILED)
+            await self._pass_back(
+                event, delivery, failed, StepOutcome.FAILED, (StepOutcome.FAILED, str(refusal))
+            )
             return
         except TimeoutError:
             reason = f"{self.step.name} did not finish in {self.timeout}s"
             failed = {**context, "reason": reason, "failed_step": self.step.name}
             await self._record(event, StepOutcome.FAILED, reason)
             await self._compensate(failed)  # it may have happened: undo it too
-            await self._record(event, StepOutcome.COMPENSATED, None)
-            await self._pass_back(event, cause, failed, StepOutcome.COMPENSATED)
+            await self._pass_back(
+                event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
+            )
             return
         done = {**context, **reply}
-        await self._record(event, StepOutcome.DONE, None)
         if self.index + 1 < len(self.workflow.steps):
-            await self._emit(event, cause, done, StepOutcome.DONE)
+            await self._emit(event, delivery.envelope, done, StepOutcome.DONE)
+            await self._record(event, StepOutcome.DONE, None, handled=delivery)
         else:
-            await self._outcome(event, cause, done, self.workflow.completed, "completed")
+            await self._outcome(
+                event, delivery, done, self.workflow.completed, "completed", StepOutcome.DONE
+            )
 
     async def _try(self, context: dict[str, Any]) -> dict[str, Any]:
         """Run the step; when it does not finish in time, again while attempts last."""
@@ -208,10 +212,15 @@ class StepWorker:
                 await asyncio.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _undo(self, event: StepEvent, cause: Envelope) -> None:
+    async def _undo(self, event: StepEvent, delivery: Delivery) -> None:
         await self._compensate(event.context)
-        await self._record(event, StepOutcome.COMPENSATED, None)
-        await self._pass_back(event, cause, event.context, StepOutcome.COMPENSATED)
+        await self._pass_back(
+            event,
+            delivery,
+            event.context,
+            StepOutcome.COMPENSATED,
+            (StepOutcome.COMPENSATED, None),
+        )
 
     async def _compensate(self, context: dict[str, Any]) -> None:
         if self.step.compensation is None:
@@ -237,13 +246,24 @@ class StepWorker:
         return result.model_dump(mode="json") if result is not None else {}
 
     async def _pass_back(
-        self, event: StepEvent, cause: Envelope, context: dict[str, Any], outcome: StepOutcome
+        self,
+        event: StepEvent,
+        delivery: Delivery,
+        context: dict[str, Any],
+        outcome: StepOutcome,
+        record: tuple[StepOutcome, str | None],
     ) -> None:
-        """A failure travels back to the step before; at the first step it is the outcome."""
+        """A failure travels back to the step before; at the first step it is the outcome.
+
+        The step's ``record`` (outcome, reason) and the delivery's inbox record are written
+        after the event is out, in one transaction: a crash before it makes the broker
+        redeliver, and the step is done again (idempotent) and the event sent again (same id).
+        """
         if self.index == 0:
-            await self._outcome(event, cause, context, self.workflow.failed, "failed")
+            await self._outcome(event, delivery, context, self.workflow.failed, "failed", *record)
         else:
-            await self._emit(event, cause, context, outcome)
+            await self._emit(event, delivery.envelope, context, outcome)
+            await self._record(event, *record, handled=delivery)
 
     async def _emit(
         self, event: StepEvent, cause: Envelope, context: dict[str, Any], outcome: StepOutcome
@@ -259,12 +279,16 @@ class StepWorker:
     async def _outcome(
         self,
         event: StepEvent,
-        cause: Envelope,
+        delivery: Delivery,
         context: dict[str, Any],
         outcome: type[Event] | None,
         status: str,
+        step_outcome: StepOutcome,
+        reason: str | None = None,
     ) -> None:
-        """End the flow: its end and outcome event stored together, then sent by the relay."""
+        """End the flow: its end, this step's record, the outcome event and the delivery's
+        inbox record stored together, then the event sent by the relay."""
+        cause = delivery.envelope
         outgoing = None
         if outcome is not None:
             message_id = _message_id(event.trigger_id, self.workflow.name, "outcome")
@@ -282,6 +306,8 @@ class StepWorker:
             trigger_id=event.trigger_id,
             status=status,
             outcome=outgoing,
+            step=(self.step.name, step_outcome.value, reason),
+            handled=delivery,
         )
         if not first_end:
             return  # a redelivery: the outcome is in the outbox already
@@ -291,7 +317,14 @@ class StepWorker:
         self.metrics.flow_duration.labels(*labels, status).observe(time.time() - event.started_at)
         self.metrics.flows_in_flight.labels(*labels).dec()
 
-    async def _record(self, event: StepEvent, outcome: StepOutcome, reason: str | None) -> None:
+    async def _record(
+        self,
+        event: StepEvent,
+        outcome: StepOutcome,
+        reason: str | None,
+        *,
+        handled: Delivery | None = None,
+    ) -> None:
         await self.journal.record(
             correlation_id=str(event.context.get("correlation_id", "")),
             workflow=self.workflow.name,
@@ -299,4 +332,5 @@ class StepWorker:
             step=self.step.name,
             outcome=outcome.value,
             reason=reason,
+            handled=handled,
         )

@@ -1,34 +1,94 @@
 """Each domain's own database: SQLite by default, PostgreSQL by URL, the same code.
 
 Tables are SQLAlchemy Core tables on a domain's ``MetaData``; the saga store adds its own.
+Repositories run their statements through ``Database.begin()`` (one transaction) and
+``Database.connect()`` (reads), which take the cheapest path the backend allows: on PostgreSQL
+SQLAlchemy's asyncio engine, on SQLite its plain engine on the loop's own thread (a statement on
+a local file takes less time than a hand-off to another thread; see ``inline_sqlite``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import CursorResult, Engine, Executable, Insert, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from orchestrators import inline_sqlite
+
+Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+Rows = CursorResult[*tuple[Any, ...]]  # rows of any columns, as SQLAlchemy types them
+
+
+class Statements(Protocol):
+    """Where a repository runs statements: an ``AsyncConnection``, or SQLite's inline one."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, statement: Executable, parameters: Parameters = None) -> Rows: ...
+
 
 class Database:
-    """An async engine for one domain's database URL.
+    """One domain's database URL: where its repositories run their statements.
 
     Example::
 
         database = Database("sqlite+aiosqlite:///.interplay/payments.sqlite3")
         await database.create(metadata)
-        async with database.engine.begin() as connection:
-            ...
+        async with database.begin() as transaction:
+            await transaction.execute(payments.insert(), {"order_id": "ord-1", ...})
+
+    ``engine`` is SQLAlchemy's asyncio engine on the same URL, for what needs one.
     """
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
         self.engine: AsyncEngine = _engine(url)
+        self._inline: Engine | None = None
+        self._checkpoints: inline_sqlite.Checkpoints | None = None
+        if self.url.get_backend_name() == "sqlite" and _file_of(url) != ":memory:":
+            self._inline = inline_sqlite.engine(_file_of(url))
+            self._checkpoints = inline_sqlite.Checkpoints(_file_of(url))
+        # One SQLite connection per process: a transaction waits here, not on SQLite's lock.
+        self._turn = asyncio.Lock()
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """The engines statements run on, for event listeners (``benchmarks.order_cost``)."""
+        inline = () if self._inline is None else (self._inline,)
+        return (self.engine.sync_engine, *inline)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Statements]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        if self._inline is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        assert self._checkpoints is not None
+        async with self._turn:
+            with self._inline.begin() as connection:
+                yield InlineStatements(connection)
+        self._checkpoints.committed()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Statements]:
+        """A connection for reads (anything written and not committed is rolled back)."""
+        if self._inline is None:
+            async with self.engine.connect() as connection:
+                yield connection
+            return
+        async with self._turn:
+            with self._inline.connect() as connection:
+                yield InlineStatements(connection)
 
     async def create(self, *metadatas: MetaData) -> None:
         """Create the tables that are missing (no migrations: the reference schema is small).
@@ -50,29 +110,63 @@ class Database:
         raise RuntimeError(f"could not create the tables of {where}")
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            await self._checkpoints.wait()
+        if self._inline is not None:
+            self._inline.dispose()
         await self.engine.dispose()
+
+
+class InlineStatements:
+    """``Statements`` on a plain SQLAlchemy connection, run where they are awaited."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._connection.dialect
+
+    async def execute(self, statement: Executable, parameters: Parameters = None) -> Rows:
+        return self._connection.execute(statement, parameters)
+
+
+def _file_of(url: str) -> str:
+    return make_url(url).database or ":memory:"
 
 
 def _engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # Several processes of one domain may share the file: wait for locks instead of failing.
-    engine = create_async_engine(url, connect_args={"timeout": 30})
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
+    database = _file_of(url)
+    pool: dict[str, Any] = {}
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        pool = {"pool_size": 1, "max_overflow": 0}
+    engine = create_async_engine(
+        url, async_creator=inline_sqlite.connector(database, timeout=30), **pool
+    )
+    inline_sqlite.set_pragmas(engine.sync_engine)
     return engine
 
 
 async def create_tables(database: Database, metadata: MetaData) -> None:
     """A dependency-injector resource: a domain's tables exist before its services run."""
     await database.create(metadata)
+
+
+_INSERTS_NEW: dict[tuple[str, str], Insert] = {}
+
+
+def insert_new(statements: Statements, table: Table) -> Insert:
+    """An insert into ``table`` that skips a row whose key is there already (``ON CONFLICT DO
+    NOTHING``), so that a repeat inside a larger transaction does not undo the rest of it."""
+    key = (statements.dialect.name, table.name)
+    statement = _INSERTS_NEW.get(key)
+    if statement is None:
+        dialect = postgresql if key[0] == "postgresql" else sqlite
+        statement = _INSERTS_NEW[key] = dialect.insert(table).on_conflict_do_nothing()
+    return statement

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, MetaData, String, Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Float, MetaData, String, Table, bindparam, select
 
+from messaging.consumer import Delivery
 from messaging.envelope import Envelope
-from orchestrators.database import Database
+from orchestrators.database import Database, Statements, insert_new
 
 metadata = MetaData()
 
@@ -31,6 +31,35 @@ inbox_messages = Table(
     Column("received_at", Float, nullable=False),
     Column("handled_at", Float, nullable=False),
 )
+
+
+_SEEN = select(inbox_messages.c.message_id).where(
+    inbox_messages.c.queue == bindparam("queue"),
+    inbox_messages.c.message_id == bindparam("message_id"),
+)
+
+
+async def record_handled(connection: Statements, delivery: Delivery) -> None:
+    """Record ``delivery`` as handled inside the caller's transaction (a repeat records
+    nothing), so that the work and its record commit together."""
+    await connection.execute(
+        insert_new(connection, inbox_messages),
+        _row(delivery.envelope, delivery.queue, delivery.received_at),
+    )
+
+
+def _row(envelope: Envelope, queue: str, received_at: float) -> dict[str, object]:
+    return {
+        "queue": queue,
+        "message_id": envelope.message_id,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "type": envelope.type,
+        "source": envelope.source,
+        "sent_at": envelope.time.timestamp(),
+        "received_at": received_at,
+        "handled_at": time.time(),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,38 +81,22 @@ class Inbox:
     """``HandledMessages`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def seen(self, message_id: str, queue: str) -> bool:
-        async with self.engine.connect() as connection:
-            found = await connection.execute(
-                select(inbox_messages.c.message_id).where(
-                    inbox_messages.c.queue == queue, inbox_messages.c.message_id == message_id
-                )
-            )
+        async with self.database.connect() as connection:
+            found = await connection.execute(_SEEN, {"queue": queue, "message_id": message_id})
             return found.first() is not None
 
     async def record(self, envelope: Envelope, queue: str, received_at: float) -> None:
-        try:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    inbox_messages.insert().values(
-                        queue=queue,
-                        message_id=envelope.message_id,
-                        correlation_id=envelope.correlation_id,
-                        causation_id=envelope.causation_id,
-                        type=envelope.type,
-                        source=envelope.source,
-                        sent_at=envelope.time.timestamp(),
-                        received_at=received_at,
-                        handled_at=time.time(),
-                    )
-                )
-        except IntegrityError:
-            pass  # handled twice (a repeated RPC request, or two racing deliveries): keep one
+        # A repeat (a repeated RPC request, or two racing deliveries) keeps the first record.
+        async with self.database.begin() as connection:
+            await connection.execute(
+                insert_new(connection, inbox_messages), _row(envelope, queue, received_at)
+            )
 
     async def of_correlation(self, correlation_id: str) -> list[HandledMessage]:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(
                 select(inbox_messages)
                 .where(inbox_messages.c.correlation_id == correlation_id)

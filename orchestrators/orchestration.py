@@ -6,6 +6,10 @@ compensations of the steps done (and of the timed-out one, whose effect is unkno
 order, then publishes the failure outcome. The trigger is acked only when the flow has ended, so
 a crash anywhere makes the broker redeliver it, and the saga state says where to go on from.
 Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
+
+The saga state is also the inbox's dedupe for triggers: a repeated trigger finds its flow
+stored (``SagaStore.start``) and goes on from there, or does nothing when it has ended; the
+trigger's inbox record is written with the flow's final state.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from messaging.consumer import Delivery
 from messaging.contracts import Event
 from messaging.envelope import Envelope
-from messaging.errors import RemoteFailure, RpcTimeout
+from messaging.errors import AlreadyHandled, RemoteFailure, RpcTimeout
 from messaging.metrics import Metrics
 from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
@@ -74,11 +78,19 @@ class Orchestrator:
                 self.workflows.setdefault(trigger_type, []).append(workflow)
 
     async def __call__(self, delivery: Delivery) -> None:
-        for workflow in self.workflows.get(delivery.envelope.type, ()):
-            await self.run(workflow, delivery)
+        workflows = self.workflows.get(delivery.envelope.type, ())
+        ended_before = 0
+        for workflow in workflows:
+            try:
+                await self.run(workflow, delivery)
+            except AlreadyHandled:
+                ended_before += 1
+        if workflows and ended_before == len(workflows):
+            raise AlreadyHandled(f"every flow of {delivery.envelope.message_id} has ended")
 
     async def run(self, workflow: Workflow, delivery: Delivery) -> Flow:
-        """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end."""
+        """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end;
+        ``AlreadyHandled`` when that flow had ended before (a repeated trigger)."""
         key = (workflow.name, delivery.envelope.message_id)
         running = self._running.get(key)
         if running is not None:
@@ -100,14 +112,14 @@ class Orchestrator:
                 context=initial_context(delivery.body, envelope.type, envelope.correlation_id),
             )
         )
-        if flow.outcome_stored:
-            return flow  # a repeat of a trigger whose flow has ended: nothing to do
+        if flow.outcome_stored:  # a repeat of a trigger whose flow has ended: nothing to do
+            raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} has ended")
         in_flight = self.metrics.flows_in_flight.labels(self.domain, workflow.name, self.pattern)
         in_flight.inc()
         try:
             flow = await self._steps(workflow, flow, envelope)
             flow = await self._compensations(workflow, flow, envelope)
-            return await self._outcome(workflow, flow, envelope)
+            return await self._outcome(workflow, flow, delivery)
         finally:
             in_flight.dec()
 
@@ -185,7 +197,8 @@ class Orchestrator:
                 return
         raise CompensationFailed(f"{step.name} of {flow.correlation_id} could not be compensated")
 
-    async def _outcome(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+    async def _outcome(self, workflow: Workflow, flow: Flow, trigger: Delivery) -> Flow:
+        cause = trigger.envelope
         flow = flow.finished()
         outcome = workflow.failed if flow.status is FlowStatus.FAILED else workflow.completed
         event = None
@@ -199,7 +212,8 @@ class Orchestrator:
             body = outcome.model_validate(flow.context).model_dump_json().encode()
             event = OutgoingEvent(envelope, body)
         flow = flow.outcome_recorded()
-        await self.store.save(flow, event)  # the final state and its event, in one transaction
+        # The final state, its event and the trigger's inbox record, in one transaction.
+        await self.store.save(flow, event, handled=trigger)
         if event is not None:
             await self.relay.send(event)
         self.metrics.flow_duration.labels(

@@ -13,11 +13,24 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
+from messaging.consumer import Delivery
 from orchestrators import outbox
-from orchestrators.database import Database
+from orchestrators.database import Database, insert_new
+from orchestrators.inbox import record_handled
 from orchestrators.outbox import OutgoingEvent
 
 metadata = MetaData()
@@ -40,6 +53,15 @@ saga_flows = Table(
     Column("outcome_stored", Boolean, nullable=False, default=False),
     Column("started_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+
+# Built once, so that SQLAlchemy reuses their compiled form.
+_START = saga_flows.insert()
+_SAVE = (
+    saga_flows.update()
+    .where(saga_flows.c.workflow == bindparam("key_workflow"))
+    .where(saga_flows.c.trigger_id == bindparam("key_trigger_id"))
 )
 
 
@@ -119,26 +141,31 @@ class SagaStore:
     async def start(self, flow: Flow) -> Flow:
         """Store a new flow, or return the stored one if this flow exists already."""
         try:
-            async with self.database.engine.begin() as connection:
-                await connection.execute(saga_flows.insert().values(**_row(flow)))
+            async with self.database.begin() as connection:
+                await connection.execute(_START, _row(flow))
             return flow
         except IntegrityError:
             stored = await self.get(flow.workflow, flow.trigger_id)
             assert stored is not None, "a flow that collided on insert must exist"
             return stored
 
-    async def save(self, flow: Flow, outcome: OutgoingEvent | None = None) -> None:
-        """Save the flow, and with it (one transaction) the outcome event for the outbox."""
+    async def save(
+        self,
+        flow: Flow,
+        outcome: OutgoingEvent | None = None,
+        *,
+        handled: Delivery | None = None,
+    ) -> None:
+        """Save the flow, and with it (one transaction) the outcome event for the outbox and
+        the record that the trigger ``handled`` was handled (the inbox)."""
         row = _row(flow)
-        async with self.database.engine.begin() as connection:
-            await connection.execute(
-                saga_flows.update()
-                .where(saga_flows.c.workflow == flow.workflow)
-                .where(saga_flows.c.trigger_id == flow.trigger_id)
-                .values(**row)
-            )
+        row["key_workflow"], row["key_trigger_id"] = flow.workflow, flow.trigger_id
+        async with self.database.begin() as connection:
+            await connection.execute(_SAVE, row)
             if outcome is not None:
                 await outbox.store(connection, outcome)
+            if handled is not None:
+                await record_handled(connection, handled)
 
     async def get(self, workflow: str, trigger_id: str) -> Flow | None:
         flows = await self._select(
@@ -155,7 +182,7 @@ class SagaStore:
         )
 
     async def _select(self, condition: Any) -> list[Flow]:
-        async with self.database.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = (await connection.execute(select(saga_flows).where(condition))).mappings()
             return [_flow(row) for row in rows]
 
@@ -246,25 +273,18 @@ class ChoreographyLog:
         step: str,
         outcome: str,
         reason: str | None,
+        handled: Delivery | None = None,
     ) -> None:
-        try:
-            async with self.database.engine.begin() as connection:
-                await connection.execute(
-                    choreography_steps.insert().values(
-                        workflow=workflow,
-                        trigger_id=trigger_id,
-                        step=step,
-                        outcome=outcome,
-                        correlation_id=correlation_id,
-                        reason=reason,
-                        at=time.time(),
-                    )
-                )
-        except IntegrityError:
-            pass  # recorded already: this event was redelivered
+        """Record a step's outcome (a repeat records nothing), with the record that the event
+        ``handled`` was handled (the inbox) in the same transaction."""
+        row = _step_row(correlation_id, workflow, trigger_id, step, outcome, reason)
+        async with self.database.begin() as connection:
+            await connection.execute(insert_new(connection, choreography_steps), row)
+            if handled is not None:
+                await record_handled(connection, handled)
 
     async def of_correlation(self, correlation_id: str) -> list[StepRecord]:
-        async with self.database.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(
                 select(choreography_steps)
                 .where(choreography_steps.c.correlation_id == correlation_id)
@@ -280,24 +300,45 @@ class ChoreographyLog:
         trigger_id: str,
         status: str,
         outcome: OutgoingEvent | None,
+        step: tuple[str, str, str | None] | None = None,
+        handled: Delivery | None = None,
     ) -> bool:
-        """Record that a choreographed flow ended, with its outcome event for the outbox, in
-        one transaction; False when it had ended already (a redelivery)."""
+        """Record that a choreographed flow ended, with its outcome event for the outbox, the
+        last ``step`` record (name, outcome, reason) and the inbox record of the event
+        ``handled``, in one transaction; False when it had ended already (a redelivery)."""
+        end = _step_row(correlation_id, workflow, trigger_id, FLOW_END, status, None)
         try:
-            async with self.database.engine.begin() as connection:
-                await connection.execute(
-                    choreography_steps.insert().values(
-                        workflow=workflow,
-                        trigger_id=trigger_id,
-                        step=FLOW_END,
-                        outcome=status,
-                        correlation_id=correlation_id,
-                        reason=None,
-                        at=time.time(),
-                    )
-                )
+            async with self.database.begin() as connection:
+                if step is not None:
+                    row = _step_row(correlation_id, workflow, trigger_id, *step)
+                    await connection.execute(insert_new(connection, choreography_steps), row)
+                await connection.execute(_RECORD_STEP, end)
                 if outcome is not None:
                     await outbox.store(connection, outcome)
+                if handled is not None:
+                    await record_handled(connection, handled)
         except IntegrityError:
             return False
         return True
+
+
+_RECORD_STEP = choreography_steps.insert()
+
+
+def _step_row(
+    correlation_id: str,
+    workflow: str,
+    trigger_id: str,
+    step: str,
+    outcome: str,
+    reason: str | None,
+) -> dict[str, Any]:
+    return {
+        "workflow": workflow,
+        "trigger_id": trigger_id,
+        "step": step,
+        "outcome": outcome,
+        "correlation_id": correlation_id,
+        "reason": reason,
+        "at": time.time(),
+    }

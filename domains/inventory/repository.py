@@ -21,7 +21,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domains.inventory.services import (
     OutOfStock,
@@ -29,7 +28,7 @@ from domains.inventory.services import (
     ReservationStatus,
     UnknownSku,
 )
-from orchestrators.database import Database
+from orchestrators.database import Database, Statements
 
 metadata = MetaData()
 
@@ -65,13 +64,13 @@ async def create_stock(database: Database, catalogue: Mapping[str, int]) -> None
     A sku already there keeps its levels, so restarting never refills the warehouse.
     """
     await database.create(metadata)
-    async with database.engine.connect() as connection:
+    async with database.connect() as connection:
         present = set((await connection.execute(select(stock.c.sku))).scalars())
     for sku, on_hand in catalogue.items():
         if sku in present:
             continue
         try:
-            async with database.engine.begin() as connection:
+            async with database.begin() as connection:
                 await connection.execute(insert(stock).values(sku=sku, on_hand=on_hand, reserved=0))
         except IntegrityError:
             pass  # another replica seeded it meanwhile: its levels stand
@@ -81,10 +80,10 @@ class SqlStockLedger:
     """``StockLedger`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def get(self, order_id: str) -> Reservation | None:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             row = (
                 await connection.execute(
                     select(reservations).where(reservations.c.order_id == order_id)
@@ -104,7 +103,7 @@ class SqlStockLedger:
 
     async def reserve(self, reservation: Reservation) -> Reservation:
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(
                     insert(reservations).values(
                         order_id=reservation.order_id,
@@ -127,7 +126,7 @@ class SqlStockLedger:
             return existing
 
     async def close(self, order_id: str, target: ReservationStatus) -> bool:
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             changed = await connection.execute(
                 update(reservations)
                 .where(
@@ -161,12 +160,12 @@ class SqlStockLedger:
 
     async def stock_levels(self) -> dict[str, tuple[int, int]]:
         """``(on_hand, reserved)`` per sku: the levels to check after a run."""
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(select(stock.c.sku, stock.c.on_hand, stock.c.reserved))
             return {sku: (on_hand, reserved) for sku, on_hand, reserved in rows}
 
     @staticmethod
-    async def _hold(connection: AsyncConnection, sku: str, quantity: int) -> None:
+    async def _hold(connection: Statements, sku: str, quantity: int) -> None:
         """Hold ``quantity`` units of ``sku``, or raise why not; the transaction then rolls back."""
         held = await connection.execute(
             update(stock)

@@ -33,11 +33,11 @@ class SqlNotificationLog:
     """``NotificationLog`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def record(self, notification: Notification) -> Notification:
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(
                     insert(notifications).values(
                         notification_id=notification.notification_id,
@@ -62,7 +62,7 @@ class SqlNotificationLog:
         return await self._select(notifications.c.order_id == order_id)
 
     async def _select(self, condition: Any) -> list[Notification]:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(
                 select(notifications).where(condition).order_by(notifications.c.trigger)
             )

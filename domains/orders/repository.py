@@ -38,10 +38,10 @@ class SqlOrderStore:
     """``OrderStore`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def get(self, order_id: str) -> Order | None:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             row = (
                 (await connection.execute(select(orders).where(orders.c.order_id == order_id)))
                 .mappings()
@@ -62,7 +62,7 @@ class SqlOrderStore:
 
     async def register(self, order: Order) -> Order:
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(
                     insert(orders).values(
                         order_id=order.order_id,
@@ -88,7 +88,7 @@ class SqlOrderStore:
         reason: str | None = None,
         tracking_number: str | None = None,
     ) -> bool:
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             changed = await connection.execute(
                 update(orders)
                 .where(orders.c.order_id == order_id, orders.c.status == OrderStatus.ACCEPTED.value)

@@ -49,10 +49,10 @@ class SqlPaymentLedger:
     """``PaymentLedger`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def get(self, order_id: str) -> Payment | None:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             row = (
                 (await connection.execute(select(payments).where(payments.c.order_id == order_id)))
                 .mappings()
@@ -70,7 +70,7 @@ class SqlPaymentLedger:
 
     async def authorise(self, payment: Payment) -> Payment:
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(
                     insert(payments).values(
                         order_id=payment.order_id,
@@ -89,7 +89,7 @@ class SqlPaymentLedger:
     async def move(
         self, order_id: str, source: PaymentStatus, target: PaymentStatus, amount_cents: int
     ) -> bool:
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             changed = await connection.execute(
                 update(payments)
                 .where(payments.c.order_id == order_id, payments.c.status == source.value)
@@ -110,7 +110,7 @@ class SqlPaymentLedger:
 
     async def totals(self) -> dict[str, int]:
         """Cents moved per kind (captured, refunded) over all orders: the books to check."""
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             rows = await connection.execute(
                 select(
                     payment_movements.c.kind, func.sum(payment_movements.c.amount_cents)

@@ -32,10 +32,10 @@ class SqlShipmentStore:
     """``ShipmentStore`` on SQLAlchemy Core."""
 
     def __init__(self, database: Database) -> None:
-        self.engine = database.engine
+        self.database = database
 
     async def get(self, order_id: str) -> Shipment | None:
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             row = (
                 await connection.execute(select(shipments).where(shipments.c.order_id == order_id))
             ).first()
@@ -52,7 +52,7 @@ class SqlShipmentStore:
 
     async def add(self, shipment: Shipment) -> Shipment:
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.begin() as connection:
                 await connection.execute(
                     insert(shipments).values(
                         order_id=shipment.order_id,
@@ -81,7 +81,7 @@ class SqlShipmentStore:
             values["booking_id"] = booking_id
         if tracking_number is not None:
             values["tracking_number"] = tracking_number
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             changed = await connection.execute(
                 update(shipments)
                 .where(

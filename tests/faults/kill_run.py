@@ -26,6 +26,7 @@ from tests.rabbitmq import fresh_vhost, rabbitmqctl
 DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
 TERMINAL = {"orders.order.completed", "orders.order.cancelled", "orders.order.rejected"}
 MIX = (HAPPY,) * 7 + (DECLINED, OUT_OF_STOCK, UNREACHABLE)
+MIN_KILLS = 3  # with victims, orders are placed in as many stretches, each awaiting a kill
 
 
 @dataclass
@@ -108,6 +109,10 @@ async def run(
                 placed_order = order(MIX[number % len(MIX)], number)
                 placed[await tap.place(placed_order)] = placed_order
                 await asyncio.sleep(0.02)  # ~50 orders/s, steady
+                stretch = orders // MIN_KILLS
+                if roles and (number + 1) % stretch == 0:
+                    # Kills land among flows in flight however fast the system settles them.
+                    await _killed(figures, (number + 1) // stretch, killer)
             await _settle(tap, placed, deadline=time.monotonic() + 120)
             stop.set()
             await killer
@@ -134,6 +139,14 @@ async def run(
     if figures.problems:
         figures.problems.append("queues (name ready unacked consumers):\n" + queues)
     return figures
+
+
+async def _killed(figures: Figures, kills: int, killer: asyncio.Task[None]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if figures.kills >= kills or killer.done():
+            return
+        await asyncio.sleep(0.05)
 
 
 def _flows_run(metrics: str) -> float:
