@@ -59,7 +59,9 @@ async def test_a_flow_is_shown_while_in_progress_and_when_finished(tmp_path: Pat
         finished = await flow_views(settings, hanging)
         payment = view(finished, "payments", "take_payment")
         assert payment.status is FlowStatus.FAILED
-        assert payment.compensated == ("capture", "authorise")
+        # The journal records a step after publishing its event, so two compensations that
+        # finish close together may be recorded in either order.
+        assert sorted(payment.compensated) == ["authorise", "capture"]
         assert payment.failed_step == "capture"
         assert "did not finish" in (payment.reason or "")
         assert view(finished, "orders", "cancel_order").status is FlowStatus.COMPLETED
