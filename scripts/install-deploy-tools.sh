@@ -2,6 +2,9 @@
 # Installs the real tools that tests/deploy uses to check the deploy artifacts.
 #
 #   docker-compose      (Debian)  validates deploy/compose/docker-compose.yml
+#   nodejs, npm         (Debian)  run @asyncapi/parser on docs/asyncapi.yaml (tests/unit), when
+#                                 node or npm is not already on PATH
+#   openssl             (Debian)  makes the CA and certificates of the TLS test
 #   prometheus          (Debian)  ships promtool and the server that scrapes the live system
 #   helm-python-sdk     (PyPI)    renders and lints the Helm chart without a helm binary
 #   kubernetes-validate (PyPI)    validates rendered manifests against Kubernetes schemas
@@ -27,6 +30,10 @@ for package in "${debian_packages[@]}"; do
         missing+=("$package")
     fi
 done
+# Commands that may come from elsewhere than Debian (node from NodeSource, say): by command.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
     echo "install-deploy-tools: installing Debian packages: ${missing[*]}"
     apt-get update -qq
