@@ -279,7 +279,7 @@ class ChoreographyLog:
         ``handled`` was handled (the inbox) in the same transaction."""
         row = _step_row(correlation_id, workflow, trigger_id, step, outcome, reason)
         async with self.database.begin() as connection:
-            await connection.execute(insert_new(connection, choreography_steps), row)
+            await _record_step_once(connection, row)
             if handled is not None:
                 await record_handled(connection, handled)
 
@@ -311,7 +311,7 @@ class ChoreographyLog:
             async with self.database.begin() as connection:
                 if step is not None:
                     row = _step_row(correlation_id, workflow, trigger_id, *step)
-                    await connection.execute(insert_new(connection, choreography_steps), row)
+                    await _record_step_once(connection, row)
                 await connection.execute(_RECORD_STEP, end)
                 if outcome is not None:
                     await outbox.store(connection, outcome)
@@ -323,6 +323,11 @@ class ChoreographyLog:
 
 
 _RECORD_STEP = choreography_steps.insert()
+
+
+async def _record_step_once(connection: Any, row: dict[str, Any]) -> None:
+    """Insert a step record unless the same step of the same flow is recorded already."""
+    await connection.execute(insert_new(connection, choreography_steps), row)
 
 
 def _step_row(
