@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -90,17 +92,28 @@ class Seen:
 class EventTap:
     """Records every event on ``interplay.events`` of one vhost, by flow."""
 
-    def __init__(self, amqp_url: str) -> None:
+    def __init__(self, amqp_url: str, durable: bool = False) -> None:
+        """``durable``: the tap's queue outlives a broker restart (a quorum queue, acked, deleted
+        by ``close``), for tests that restart the broker; a message may then be seen twice."""
         self.amqp_url = amqp_url
+        self.durable = durable
         self.flows: dict[str, list[Seen]] = defaultdict(list)
 
     async def start(self) -> None:
         self.broker = await Broker.connect(BrokerSettings(url=self.amqp_url, client_name="tap"))
         channel = await self.broker.channel()
         self.exchange = await Topology(QueueOptions()).events_exchange(channel)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        if self.durable:
+            queue = await channel.declare_queue(
+                f"tests.tap.{uuid.uuid4().hex[:8]}",
+                durable=True,
+                arguments={"x-queue-type": "quorum"},
+            )
+        else:
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        self.queue = queue
         await queue.bind(self.exchange, routing_key="#")
-        await queue.consume(self._record, no_ack=True)
+        await queue.consume(self._record, no_ack=not self.durable)
         self.publisher = Publisher(
             channel,
             self.exchange,
@@ -112,6 +125,8 @@ class EventTap:
     async def _record(self, message: AbstractIncomingMessage) -> None:
         envelope = Envelope.from_message(message)
         self.flows[envelope.correlation_id].append(Seen(envelope, json.loads(message.body)))
+        if self.durable:
+            await message.ack()
 
     async def place(self, placed: OrderPlaced) -> str:
         envelope = Envelope.new_flow(OrderPlaced.message_type, "storefront")
@@ -137,4 +152,7 @@ class EventTap:
         raise AssertionError(f"{len(missing)} flows did not finish: {list(missing.items())[:5]}")
 
     async def close(self) -> None:
+        if self.durable:
+            with contextlib.suppress(Exception):  # the broker may be gone: the vhost goes too
+                await asyncio.wait_for(self.queue.delete(if_unused=False, if_empty=False), 5)
         await self.broker.close()

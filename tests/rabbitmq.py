@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,15 +28,22 @@ def rabbitmqctl(*arguments: str, check: bool = True) -> str:
 
 
 @contextmanager
-def fresh_vhost(prefix: str = "interplay-test") -> Iterator[str]:
-    """A vhost of its own, guest allowed everything, deleted afterwards; yields its AMQP URL."""
+def fresh_vhost(
+    prefix: str = "interplay-test",
+    broker_url: str = BROKER_URL,
+    ctl: Callable[..., str] = rabbitmqctl,
+) -> Iterator[str]:
+    """A vhost of its own, guest allowed everything, deleted afterwards; yields its AMQP URL.
+
+    ``broker_url`` and ``ctl`` name another broker (a node of the test's own, ``rabbitmq_node``).
+    """
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", name)
+    ctl("add_vhost", name)
     try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield str(URL(BROKER_URL).with_path("/" + name))
+        ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield str(URL(broker_url).with_path("/" + name))
     finally:
-        rabbitmqctl("delete_vhost", name, check=False)
+        ctl("delete_vhost", name, check=False)
 
 
 def queue_depth(vhost_url: str, queue: str) -> int:

@@ -8,13 +8,8 @@ plus a second, untrusted CA. The node requires a client certificate (``fail_if_n
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +20,9 @@ from aiormq.exceptions import AMQPConnectionError
 
 from interplay.settings import Settings
 from messaging.broker import Broker
-from tests.processes import free_port
+from tests.rabbitmq_node import rabbitmq_node
 
 pytestmark = pytest.mark.integration
-
-RABBITMQ_SERVER = "/usr/sbin/rabbitmq-server"  # as root it runs the node as the rabbitmq user
 
 
 @dataclass(frozen=True)
@@ -104,9 +97,14 @@ def issue(folder: Path, name: str, ca: str, subject: str, extensions: str = "") 
     )
 
 
-def node_config(folder: Path, port: int) -> Path:
-    config = folder / "rabbitmq.conf"
-    config.write_text(
+def tls_listener(folder: Path, port: int) -> str:
+    """Certificates in ``folder`` and the node's config: ``amqps`` only, peers verified."""
+    issue_ca(folder, "ca")
+    issue(folder, "server", "ca", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    issue(folder, "client", "ca", "orders")
+    issue_ca(folder, "other-ca")
+    issue(folder, "stranger", "other-ca", "orders")
+    return (
         "listeners.tcp = none\n"
         f"listeners.ssl.default = 127.0.0.1:{port}\n"
         f"ssl_options.cacertfile = {folder / 'ca.pem'}\n"
@@ -115,72 +113,14 @@ def node_config(folder: Path, port: int) -> Path:
         "ssl_options.verify = verify_peer\n"
         "ssl_options.fail_if_no_peer_cert = true\n"
     )
-    (folder / "enabled_plugins").write_text("[].\n")  # no management or prometheus port
-    return config
-
-
-def wait_for_port(port: int, node: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if node.poll() is not None:
-            raise RuntimeError(f"the TLS node exited: {log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"the TLS node did not listen on {port} in {seconds}s: {log.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def tls_node() -> Iterator[TlsNode]:
-    if os.geteuid() != 0 or not (shutil.which("openssl") and Path(RABBITMQ_SERVER).exists()):
-        pytest.skip(
-            "needs root, openssl and a local RabbitMQ to start a second node; "
-            "see docs/reliability.md, TLS, for the manual check"
-        )
-    name = f"interplay-tls-{uuid.uuid4().hex[:6]}@localhost"
-    port = free_port()
-    # Not pytest's tmp_path: the node runs as the rabbitmq user, who must read these files.
-    with tempfile.TemporaryDirectory(prefix="interplay-tls-") as tmp:
-        folder = Path(tmp)
-        issue_ca(folder, "ca")
-        issue(folder, "server", "ca", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1")
-        issue(folder, "client", "ca", "orders")
-        issue_ca(folder, "other-ca")
-        issue(folder, "stranger", "other-ca", "orders")
-        env = {
-            **os.environ,
-            "RABBITMQ_NODENAME": name,
-            "RABBITMQ_NODE_PORT": str(free_port()),
-            "RABBITMQ_DIST_PORT": str(free_port()),
-            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(folder / "log"),
-            "RABBITMQ_PID_FILE": str(folder / "node.pid"),
-            "RABBITMQ_CONFIG_FILE": str(node_config(folder, port)),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
-        }
-        shutil.chown(folder, "rabbitmq", "rabbitmq")
-        for path in folder.iterdir():
-            shutil.chown(path, "rabbitmq", "rabbitmq")
-        folder.chmod(0o755)
-        log = folder / "node.out"
-        with log.open("wb") as output:
-            node = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=output, stderr=output)
-        try:
-            wait_for_port(port, node, log, 30)
-            yield TlsNode(port, folder)
-        finally:
-            subprocess.run(
-                ["rabbitmqctl", "-q", "-n", name, "stop"],
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
-            try:
-                node.wait(15)
-            except subprocess.TimeoutExpired:
-                node.kill()
+    if not shutil.which("openssl"):
+        pytest.skip("needs openssl; see docs/reliability.md, TLS, for the manual check")
+    with rabbitmq_node("interplay-tls", tls_listener) as node:
+        yield TlsNode(node.port, node.folder)
 
 
 CLIENT = {"amqp_ca_file": "ca.pem", "amqp_cert_file": "client.pem", "amqp_key_file": "client.key"}
