@@ -128,10 +128,24 @@ class EventTap:
         if self.durable:
             await message.ack()
 
-    async def place(self, placed: OrderPlaced) -> str:
-        envelope = Envelope.new_flow(OrderPlaced.message_type, "storefront")
+    async def place(self, placed: OrderPlaced, envelope: Envelope | None = None) -> str:
+        """Publish ``placed`` as a new flow; pass the same ``envelope`` to publish it again after
+        a failed attempt (same message id: if the first did arrive, the copy is a duplicate)."""
+        envelope = envelope or Envelope.new_flow(OrderPlaced.message_type, "storefront")
         await self.publisher.publish(placed, envelope)
         return envelope.correlation_id
+
+    async def place_until_taken(self, placed: OrderPlaced, seconds: float = 60) -> str:
+        """``place``, tried again with the same envelope while the broker is away."""
+        envelope = Envelope.new_flow(OrderPlaced.message_type, "storefront")
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            try:
+                return await self.place(placed, envelope)
+            except Exception:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     def types(self, correlation_id: str) -> list[str]:
         return [seen.envelope.type for seen in self.flows[correlation_id]]

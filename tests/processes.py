@@ -64,6 +64,13 @@ class DomainProcess:
             time.sleep(0.1)
         raise TimeoutError(f"{self.domain} not ready in {seconds}s: {self.log_path.read_text()}")
 
+    def is_ready(self) -> bool:
+        """``/readyz`` answers 200 now (connected to the broker, every queue consumed)."""
+        try:
+            return http_get(f"http://127.0.0.1:{self.port}/readyz", timeout=1.0)[0] == 200
+        except OSError:
+            return False
+
     def metrics(self) -> str:
         return http_get(f"http://127.0.0.1:{self.port}/metrics")[1]
 

@@ -1,13 +1,16 @@
 """A run of orders while processes are killed with SIGKILL and restarted; then an audit.
 
 Used by the CI-sized tests in this folder and, with bigger numbers, by hand:
-``python -m tests.faults.kill_run --orders 1000 --victims orchestrator,services``.
+``python -m tests.faults.kill_run --orders 1000 --victims orchestrator,services --broker-restart``.
+With a broker restart the run has a RabbitMQ node of its own (``tests.rabbitmq_node``), restarted
+once among the kills.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -22,6 +25,7 @@ from tests.books import read_books
 from tests.flows import DECLINED, HAPPY, OUT_OF_STOCK, UNREACHABLE, EventTap, order
 from tests.processes import DomainProcess, system_env
 from tests.rabbitmq import fresh_vhost, rabbitmqctl
+from tests.rabbitmq_node import RabbitNode, rabbitmq_node
 
 DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
 TERMINAL = {"orders.order.completed", "orders.order.cancelled", "orders.order.rejected"}
@@ -39,6 +43,8 @@ class Figures:
     completed: int = 0
     cancelled: int = 0
     seconds: float = 0.0
+    broker_restarts: int = 0
+    recovery_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     flows_by_replica: dict[str, float] = field(default_factory=dict)
 
@@ -46,7 +52,8 @@ class Figures:
         return (
             f"orders={self.orders} kills={self.kills} restarts={self.restarts} lost={self.lost} "
             f"duplicated={self.duplicated_effects} completed={self.completed} "
-            f"cancelled={self.cancelled} seconds={self.seconds:.1f}"
+            f"cancelled={self.cancelled} seconds={self.seconds:.1f} "
+            f"broker_restarts={self.broker_restarts} recovered_in={self.recovery_seconds:.1f}s"
         )
 
 
@@ -73,8 +80,14 @@ class KilledSystem:
             process.stop()
 
     async def kill_randomly(
-        self, roles: tuple[str, ...], stop: asyncio.Event, figures: Figures, seed: int
+        self,
+        roles: tuple[str, ...],
+        stop: asyncio.Event,
+        figures: Figures,
+        seed: int,
+        broker: Broker | None = None,
     ) -> None:
+        """Kill and restart processes one at a time; restart ``broker`` once, after two kills."""
         chance = random.Random(seed)
         victims = [key for key in self.processes if key[1] in roles]
         while victims and not stop.is_set():
@@ -88,26 +101,80 @@ class KilledSystem:
             process.start()
             await asyncio.to_thread(process.wait_ready)
             figures.restarts += 1
+            if broker is not None and figures.kills >= 2 and not figures.broker_restarts:
+                await self.restart_broker(broker, figures)
+
+    async def restart_broker(self, broker: Broker, figures: Figures) -> None:
+        """A full restart of the broker; recovered when every process is ready and every queue
+        a domain consumes has a consumer again."""
+        await asyncio.to_thread(broker.node.restart)
+        figures.broker_restarts += 1
+        listening = time.monotonic()
+
+        def recovered() -> bool:  # blocking calls, on a thread: orders go on meanwhile
+            ready = all(process.is_ready() for process in self.processes.values())
+            counts = broker.consumer_counts()
+            return ready and bool(counts) and all(counts.values())
+
+        while time.monotonic() - listening < 60:
+            if await asyncio.to_thread(recovered):
+                figures.recovery_seconds = time.monotonic() - listening
+                return
+            await asyncio.sleep(0.25)
+        counts = await asyncio.to_thread(broker.consumer_counts)
+        figures.problems.append(f"not recovered 60 s after the broker restart: {counts}")
+
+
+@dataclass
+class Broker:
+    """The broker a run restarts: a node of its own, and the run's vhost on it."""
+
+    node: RabbitNode
+    vhost: str
+
+    def consumer_counts(self) -> dict[str, int]:
+        listed = self.node.ctl("list_queues", "-p", self.vhost, "name", "consumers")
+        return {
+            name: int(count)
+            for name, _, count in (line.partition("\t") for line in listed.splitlines())
+            if count.strip().isdigit()
+            and not name.startswith(("amq.", "tests."))
+            and "dead-letter" not in name  # kept for people, consumed by none
+            and ".retry." not in name  # delay queues, consumed by none
+        }
 
 
 async def run(
-    orders: int, roles: tuple[str, ...], data_dir: Path, seed: int = 7, replicas: int = 1
+    orders: int,
+    roles: tuple[str, ...],
+    data_dir: Path,
+    seed: int = 7,
+    replicas: int = 1,
+    broker_restart: bool = False,
 ) -> Figures:
-    """Place ``orders`` while killing processes of ``roles``; ``replicas`` orchestrators each."""
+    """Place ``orders`` while killing processes of ``roles``; ``replicas`` orchestrators each;
+    with ``broker_restart``, on a node of the run's own, restarted once among the kills."""
     figures = Figures(orders=orders)
     started = time.monotonic()
-    with fresh_vhost("interplay-kill") as amqp_url:
+    with contextlib.ExitStack() as stack:
+        broker: Broker | None = None
+        if broker_restart:
+            node = stack.enter_context(rabbitmq_node("interplay-kill"))
+            amqp_url = stack.enter_context(fresh_vhost("interplay-kill", node.url, node.ctl))
+            broker = Broker(node, URL(amqp_url).path.lstrip("/"))
+        else:
+            amqp_url = stack.enter_context(fresh_vhost("interplay-kill"))
         system = KilledSystem(amqp_url, data_dir, replicas)
         system.start()
-        tap = EventTap(amqp_url)
+        tap = EventTap(amqp_url, durable=broker_restart)
         await tap.start()
         try:
             stop = asyncio.Event()
-            killer = asyncio.create_task(system.kill_randomly(roles, stop, figures, seed))
+            killer = asyncio.create_task(system.kill_randomly(roles, stop, figures, seed, broker))
             placed: dict[str, OrderPlaced] = {}
             for number in range(orders):
                 placed_order = order(MIX[number % len(MIX)], number)
-                placed[await tap.place(placed_order)] = placed_order
+                placed[await tap.place_until_taken(placed_order)] = placed_order
                 await asyncio.sleep(0.02)  # ~50 orders/s, steady
                 stretch = orders // MIN_KILLS
                 if roles and (number + 1) % stretch == 0:
@@ -122,7 +189,7 @@ async def run(
                 for (domain, role, replica), process in system.processes.items()
                 if role == "orchestrator"
             }
-            queues = rabbitmqctl(
+            queues = (broker.node.ctl if broker else rabbitmqctl)(
                 "list_queues",
                 "-p",
                 URL(amqp_url).path.lstrip("/"),
@@ -220,13 +287,21 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--victims", default="orchestrator,services")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--broker-restart", action="store_true", help="restart the broker once")
     arguments = parser.parse_args()
     import tempfile
 
     for attempt in range(arguments.runs):
         with tempfile.TemporaryDirectory() as data_dir:
+            victims = tuple(arguments.victims.split(","))
             figures = asyncio.run(
-                run(arguments.orders, tuple(arguments.victims.split(",")), Path(data_dir), attempt)
+                run(
+                    arguments.orders,
+                    victims,
+                    Path(data_dir),
+                    attempt,
+                    broker_restart=arguments.broker_restart,
+                )
             )
         print(figures.line(), "problems:", figures.problems[:5] or "none")
 

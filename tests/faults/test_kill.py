@@ -45,3 +45,15 @@ async def test_killing_one_of_two_orchestrator_replicas_loses_nothing(tmp_path: 
     assert figures.problems == []
     assert figures.lost == 0
     assert figures.duplicated_effects == 0
+
+
+async def test_a_broker_restart_among_the_kills_loses_nothing(tmp_path: Path) -> None:
+    figures = await run(200, ("orchestrator", "services"), tmp_path, seed=5, broker_restart=True)
+    print(figures.line())
+    assert figures.broker_restarts == 1
+    assert figures.recovery_seconds < 10  # every process ready, every queue consumed again
+    assert figures.kills >= 3
+    assert figures.problems == []
+    assert figures.lost == 0
+    assert figures.duplicated_effects == 0
+    assert figures.completed + figures.cancelled == 200
