@@ -68,6 +68,15 @@ class RabbitNode:
             raise RuntimeError(f"rabbitmqctl {' '.join(arguments)} failed: {result.stderr.strip()}")
         return result.stdout
 
+    def alarms(self) -> str:
+        """What ``rabbitmq-diagnostics alarms`` reports for this node."""
+        return subprocess.run(
+            ["rabbitmq-diagnostics", "-q", "-n", self.name, "alarms"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
     def start(self) -> None:
         for path in (self.folder, *self.folder.iterdir()):
             shutil.chown(path, "rabbitmq", "rabbitmq")

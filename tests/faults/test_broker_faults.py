@@ -191,16 +191,29 @@ async def test_an_rpc_call_in_flight_when_the_connection_drops_fails_at_once(
     assert time.monotonic() - started < 5  # a clear error, not a 30 s hang
 
 
-async def test_a_memory_alarm_is_waited_out_not_crashed_on(running: Running) -> None:
+ALARMS = {  # how to raise each resource alarm on the node, and how to clear it
+    "memory": (
+        ("set_vm_memory_high_watermark", "0.000001"),
+        ("set_vm_memory_high_watermark", "0.4"),
+    ),
+    "disk": (("set_disk_free_limit", "100000GB"), ("set_disk_free_limit", "50MB")),
+}
+
+
+@pytest.mark.parametrize("alarm", sorted(ALARMS))
+async def test_a_resource_alarm_is_waited_out_not_crashed_on(running: Running, alarm: str) -> None:
+    raise_alarm, clear_alarm = ALARMS[alarm]
     tap = EventTap(running.url)
     await tap.start()
-    running.node.ctl("set_vm_memory_high_watermark", "0.000001")  # every publisher is blocked
+    running.node.ctl(*raise_alarm)  # the broker blocks every publishing connection
     try:
+        await wait_until(lambda: "no alarms" not in running.node.alarms(), 10)
         flow = asyncio.create_task(tap.place(order(HAPPY)))
         await asyncio.sleep(2)
         assert not flow.done(), "a publish went through a blocked connection"
+        assert running.system.started and not running.system.broker.connection.is_closed
     finally:
-        running.node.ctl("set_vm_memory_high_watermark", "0.4")
+        running.node.ctl(*clear_alarm)
     correlation_id = await asyncio.wait_for(flow, 30)
     await tap.wait_for({correlation_id: EXPECTED_EVENTS[HAPPY]}, 30)
     await tap.close()
