@@ -49,11 +49,15 @@ class Figures:
     flows_by_replica: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
+        broker = (
+            f" broker_restarts={self.broker_restarts} recovered_in={self.recovery_seconds:.1f}s"
+            if self.broker_restarts
+            else ""
+        )
         return (
             f"orders={self.orders} kills={self.kills} restarts={self.restarts} lost={self.lost} "
             f"duplicated={self.duplicated_effects} completed={self.completed} "
-            f"cancelled={self.cancelled} seconds={self.seconds:.1f} "
-            f"broker_restarts={self.broker_restarts} recovered_in={self.recovery_seconds:.1f}s"
+            f"cancelled={self.cancelled} seconds={self.seconds:.1f}{broker}"
         )
 
 
