@@ -21,6 +21,7 @@ from yarl import URL
 
 from domains.inventory.services import CATALOGUE
 from domains.orders.events import OrderPlaced
+from orchestrators import Pattern
 from tests.books import read_books
 from tests.flows import DECLINED, HAPPY, OUT_OF_STOCK, UNREACHABLE, EventTap, order
 from tests.processes import DomainProcess, system_env
@@ -62,14 +63,26 @@ class Figures:
 
 
 class KilledSystem:
-    """Every domain as two processes (orchestrator, services) that a killer can SIGKILL."""
+    """Every domain as processes that a killer can SIGKILL: orchestrated, an orchestrator
+    (``replicas`` of them) and a services process; choreographed, ``replicas`` services
+    processes (each runs the domain's step workers and relays its inbox)."""
 
-    def __init__(self, amqp_url: str, data_dir: Path, replicas: int = 1) -> None:
-        env = system_env(amqp_url, data_dir, INTERPLAY_STEP_TIMEOUT="5")
+    def __init__(
+        self,
+        amqp_url: str,
+        data_dir: Path,
+        replicas: int = 1,
+        pattern: Pattern = Pattern.ORCHESTRATION,
+    ) -> None:
+        env = system_env(
+            amqp_url, data_dir, INTERPLAY_STEP_TIMEOUT="5", INTERPLAY_PATTERN=pattern.value
+        )
+        roles = ("orchestrator", "services") if pattern is Pattern.ORCHESTRATION else ("services",)
+        replicated = roles[0]
         self.processes: dict[tuple[str, str, int], DomainProcess] = {}
         for domain in DOMAINS:
-            for role in ("orchestrator", "services"):
-                for replica in range(replicas if role == "orchestrator" else 1):
+            for role in roles:
+                for replica in range(replicas if role == replicated else 1):
                     log = data_dir / f"{domain}-{role}-{replica}.log"
                     self.processes[(domain, role, replica)] = DomainProcess(domain, env, log, role)
 
@@ -155,9 +168,11 @@ async def run(
     seed: int = 7,
     replicas: int = 1,
     broker_restart: bool = False,
+    pattern: Pattern = Pattern.ORCHESTRATION,
 ) -> Figures:
-    """Place ``orders`` while killing processes of ``roles``; ``replicas`` orchestrators each;
-    with ``broker_restart``, on a node of the run's own, restarted once among the kills."""
+    """Place ``orders`` while killing processes of ``roles``, every domain in ``pattern``;
+    ``replicas`` orchestrators (services processes, choreographed) each; with
+    ``broker_restart``, on a node of the run's own, restarted once among the kills."""
     figures = Figures(orders=orders)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -168,7 +183,7 @@ async def run(
             broker = Broker(node, URL(amqp_url).path.lstrip("/"))
         else:
             amqp_url = stack.enter_context(fresh_vhost("interplay-kill"))
-        system = KilledSystem(amqp_url, data_dir, replicas)
+        system = KilledSystem(amqp_url, data_dir, replicas, pattern)
         system.start()
         tap = EventTap(amqp_url, durable=broker_restart)
         await tap.start()
@@ -191,7 +206,7 @@ async def run(
             figures.flows_by_replica = {
                 f"{domain}-{replica}": _flows_run(process.metrics())
                 for (domain, role, replica), process in system.processes.items()
-                if role == "orchestrator"
+                if role == "orchestrator" or pattern is Pattern.CHOREOGRAPHY
             }
             queues = (broker.node.ctl if broker else rabbitmqctl)(
                 "list_queues",
@@ -292,6 +307,7 @@ def main() -> None:
     parser.add_argument("--victims", default="orchestrator,services")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--broker-restart", action="store_true", help="restart the broker once")
+    parser.add_argument("--pattern", choices=[p.value for p in Pattern], default="orchestration")
     arguments = parser.parse_args()
     import tempfile
 
@@ -305,6 +321,7 @@ def main() -> None:
                     Path(data_dir),
                     attempt,
                     broker_restart=arguments.broker_restart,
+                    pattern=Pattern(arguments.pattern),
                 )
             )
         print(figures.line(), "problems:", figures.problems[:5] or "none")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrators import Pattern
 from tests.faults.kill_run import run
 
 pytestmark = pytest.mark.e2e
@@ -52,6 +53,20 @@ async def test_a_broker_restart_among_the_kills_loses_nothing(tmp_path: Path) ->
     print(figures.line())
     assert figures.broker_restarts == 1
     assert figures.recovery_seconds < 10  # every process ready, every queue consumed again
+    assert figures.kills >= 3
+    assert figures.problems == []
+    assert figures.lost == 0
+    assert figures.duplicated_effects == 0
+    assert figures.completed + figures.cancelled == 200
+
+
+async def test_choreographed_domains_lose_nothing_when_their_processes_are_killed(
+    tmp_path: Path,
+) -> None:
+    figures = await run(
+        200, ("services",), tmp_path, seed=3, replicas=2, pattern=Pattern.CHOREOGRAPHY
+    )
+    print(figures.line(), figures.flows_by_replica)
     assert figures.kills >= 3
     assert figures.problems == []
     assert figures.lost == 0
