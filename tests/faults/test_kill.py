@@ -9,23 +9,28 @@ from pathlib import Path
 import pytest
 
 from orchestrators import Pattern
-from tests.faults.kill_run import run
+from tests.faults.kill_run import Figures, run
 
 pytestmark = pytest.mark.e2e
+
+
+def assert_nothing_lost(figures: Figures, orders: int) -> None:
+    """At least three kills, each process restarted; every order ended once, no effect twice,
+    stock and money exact."""
+    print(figures.line(), figures.flows_by_replica)
+    assert figures.kills >= 3
+    assert figures.restarts == figures.kills
+    assert figures.problems == []
+    assert figures.lost == 0
+    assert figures.duplicated_effects == 0
+    assert figures.completed + figures.cancelled == orders
 
 
 @pytest.mark.parametrize("victims", [("orchestrator",), ("services",)])
 async def test_no_flow_is_lost_and_no_effect_repeats_when_processes_are_killed(
     victims: tuple[str, ...], tmp_path: Path
 ) -> None:
-    figures = await run(200, victims, tmp_path)
-    print(figures.line())
-    assert figures.kills >= 3
-    assert figures.restarts == figures.kills
-    assert figures.problems == []
-    assert figures.lost == 0
-    assert figures.duplicated_effects == 0
-    assert figures.completed + figures.cancelled == 200
+    assert_nothing_lost(await run(200, victims, tmp_path), 200)
 
 
 async def test_two_orchestrator_replicas_share_the_work_with_the_same_guarantees(
@@ -40,24 +45,14 @@ async def test_two_orchestrator_replicas_share_the_work_with_the_same_guarantees
 
 
 async def test_killing_one_of_two_orchestrator_replicas_loses_nothing(tmp_path: Path) -> None:
-    figures = await run(200, ("orchestrator",), tmp_path, seed=11, replicas=2)
-    print(figures.line())
-    assert figures.kills >= 3
-    assert figures.problems == []
-    assert figures.lost == 0
-    assert figures.duplicated_effects == 0
+    assert_nothing_lost(await run(200, ("orchestrator",), tmp_path, seed=11, replicas=2), 200)
 
 
 async def test_a_broker_restart_among_the_kills_loses_nothing(tmp_path: Path) -> None:
     figures = await run(200, ("orchestrator", "services"), tmp_path, seed=5, broker_restart=True)
-    print(figures.line())
+    assert_nothing_lost(figures, 200)
     assert figures.broker_restarts == 1
     assert figures.recovery_seconds < 10  # every process ready, every queue consumed again
-    assert figures.kills >= 3
-    assert figures.problems == []
-    assert figures.lost == 0
-    assert figures.duplicated_effects == 0
-    assert figures.completed + figures.cancelled == 200
 
 
 async def test_choreographed_domains_lose_nothing_when_their_processes_are_killed(
@@ -66,9 +61,4 @@ async def test_choreographed_domains_lose_nothing_when_their_processes_are_kille
     figures = await run(
         200, ("services",), tmp_path, seed=3, replicas=2, pattern=Pattern.CHOREOGRAPHY
     )
-    print(figures.line(), figures.flows_by_replica)
-    assert figures.kills >= 3
-    assert figures.problems == []
-    assert figures.lost == 0
-    assert figures.duplicated_effects == 0
-    assert figures.completed + figures.cancelled == 200
+    assert_nothing_lost(figures, 200)
