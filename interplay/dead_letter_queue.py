@@ -59,6 +59,7 @@ _BROKER_DEATH_HEADERS = frozenset(
 )
 MAX_PREFETCH = 65_535  # AMQP's prefetch count is a short: at most this many held at once
 IDLE_SECONDS = 2.0  # a counted message that does not come this long is held by someone else
+RETURN_SECONDS = 5.0  # the longest a closing reader waits for its messages to be ready again
 
 
 class DeadLetterQueueMissing(LookupError):
@@ -168,15 +169,19 @@ class DeadLetterQueue:
     async def open(cls, broker: Broker, domain: str) -> AsyncIterator[DeadLetterQueue]:
         """Everything read and neither replayed nor removed goes back when this exits."""
         channel = await broker.connection.channel(publisher_confirms=True, on_return_raises=True)
+        opened: DeadLetterQueue | None = None
         try:
             try:
                 queue = await channel.declare_queue(dead_letter_queue(domain), passive=True)
             except ChannelNotFoundEntity as missing:
                 raise DeadLetterQueueMissing(dead_letter_queue(domain)) from missing
-            yield cls(domain, broker, channel, queue)
+            opened = cls(domain, broker, channel, queue)
+            yield opened
         finally:
             # Closing without acks gives back every held message at its place in the queue.
             await channel.close()
+            if opened is not None and opened._held:
+                await opened._until_back(len(opened._held))
 
     @property
     def depth(self) -> int:
@@ -221,6 +226,21 @@ class DeadLetterQueue:
     async def remove(self, letter: DeadLetter) -> None:
         """Ack ``letter``: it leaves the dead-letter queue for good."""
         await self._held.pop(letter.delivery_tag).ack()
+
+    async def _until_back(self, returned: int) -> None:
+        """Wait until the queue counts the ``returned`` messages as ready again: a quorum queue
+        takes them back a moment after the channel closed, and a reader that opened the queue
+        meanwhile would find it empty."""
+        probe = await self.broker.connection.channel()
+        try:
+            deadline = asyncio.get_running_loop().time() + RETURN_SECONDS
+            while asyncio.get_running_loop().time() < deadline:
+                queue = await probe.declare_queue(self.queue.name, passive=True)
+                if (queue.declaration_result.message_count or 0) >= returned:
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            await probe.close()
 
     async def _queue_exists(self, name: str) -> bool:
         if name in self._existing_queues:

@@ -70,10 +70,23 @@ class Running:
     async def orders_end(self, orders: list[str], status: str, seconds: float) -> float:
         """Until every order of ``orders`` has ``status`` in the orders domain's own books: the
         books, not a tap, are the judge of what the system did."""
-        return await wait_until(
-            lambda: all(read_books(self.data).order_status.get(o) == status for o in orders),
-            seconds,
-        )
+        try:
+            return await wait_until(
+                lambda: all(read_books(self.data).order_status.get(o) == status for o in orders),
+                seconds,
+            )
+        except AssertionError:
+            statuses = read_books(self.data).order_status
+            late = {o: statuses.get(o) for o in orders if statuses.get(o) != status}
+            queues = self.node.ctl(
+                "list_queues", "-p", self.vhost, "name", "messages_ready",
+                "messages_unacknowledged", "consumers",
+            )  # fmt: skip
+            raise AssertionError(
+                f"{len(late)} orders not {status} in {seconds}s: {list(late.items())[:5]}; "
+                f"watchdog reconnects {self.system.reconnects}, ready {self.system.is_ready()}; "
+                f"queues (name ready unacked consumers):\n{queues}"
+            ) from None
 
 
 @pytest.fixture
