@@ -62,25 +62,26 @@ class System:
     health: HealthServer | None = None
     metrics_port: int | None = None
     started: bool = False
-    consuming: bool = True
+    serving: bool = True
     reconnects: int = 0
     _watchdog: asyncio.Task[None] | None = None
 
     def is_ready(self) -> bool:
-        return self.started and self.broker.is_connected and self.consuming
+        return self.started and self.broker.is_connected and self.serving
 
     def watch(self, *, interval: float = 1.0, grace: float = RECOVERY_GRACE) -> None:
-        """Check every ``interval`` that each queue still has its consumer; replace the broker
-        connection when one has been missing for ``grace`` seconds."""
+        """Check every ``interval`` that each queue still has its consumer and each runtime's
+        publishing channel is open; replace the broker connection when one has been missing
+        for ``grace`` seconds."""
         self._watchdog = asyncio.create_task(self._watch(interval, grace), name="watchdog")
 
     async def _watch(self, interval: float, grace: float) -> None:
         missing_since: float | None = None
         while True:
             await asyncio.sleep(interval)
-            checks = await asyncio.gather(*(r.is_consuming() for r in self.runtimes))
-            self.consuming = self.broker.is_connected and all(checks)
-            if self.consuming:
+            checks = await asyncio.gather(*(r.is_serving() for r in self.runtimes))
+            self.serving = self.broker.is_connected and all(checks)
+            if self.serving:
                 missing_since = None
                 continue
             missing_since = missing_since or time.monotonic()
@@ -98,7 +99,7 @@ class System:
         aio-pika's own recovery brings consumers back within a second or so; this is for the
         rare recovery that wedges (a connection lost again while it restores consumers).
         """
-        log.warning("consumers missing after a reconnect: replacing the broker connection")
+        log.warning("consumers or channels missing after a reconnect: replacing the connection")
         fresh = await asyncio.wait_for(Broker.connect(self.broker.settings), 10.0)
         old, self.broker = self.broker, fresh
         for runtime in self.runtimes:

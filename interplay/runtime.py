@@ -92,6 +92,7 @@ class DomainRuntime:
         self.consumers: list[QueueConsumer] = []
         self.relays: list[OutboxRelay] = []
         self.rpc_clients: list[RpcClient] = []
+        self.publishing: AbstractRobustChannel | None = None
 
     def runs(self, role: str) -> bool:
         if role == ORCHESTRATOR_ROLE:
@@ -99,7 +100,7 @@ class DomainRuntime:
         return self.role in (ALL_ROLES, SERVICES_ROLE, role)
 
     async def start(self) -> None:
-        publishing = await self.broker.channel()
+        publishing = self.publishing = await self.broker.channel()
         dead_letters = DeadLetters(
             await self.topology.dead_letters(publishing, self.domain.name),
             self.domain.name,
@@ -128,8 +129,12 @@ class DomainRuntime:
         stopping += [relay.stop() for relay in self.relays]
         await within(asyncio.gather(*stopping), STOP_TIMEOUT, f"stopping {self.domain.name}")
 
-    async def is_consuming(self) -> bool:
-        """Whether every queue of this runtime, RPC replies included, has its consumer."""
+    async def is_serving(self) -> bool:
+        """Whether every queue of this runtime, RPC replies included, has its consumer, and the
+        channel its publishers share is open (aio-pika's recovery can leave one closed for
+        good while the consumers come back: every publish would then fail)."""
+        if self.publishing is None or self.publishing.is_closed:
+            return False
         checks = [c.is_consuming() for c in self.consumers]
         checks += [client.is_consuming() for client in self.rpc_clients]
         return all(await asyncio.gather(*checks))

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import aiormq
 from aio_pika.abc import AbstractRobustChannel
@@ -91,6 +91,8 @@ class RpcClient:
         self._pending: dict[str, asyncio.Future[RpcReply]] = {}
         self._round_trips: dict[tuple[str, str, str], Histogram] = {}
         self._reply_tag: str | None = None
+        self._replies_on: aiormq.abc.AbstractChannel | None = None  # where replies are consumed
+        self._resuming = asyncio.Lock()
 
     async def start(self) -> None:
         await self._consume_replies()
@@ -122,6 +124,10 @@ class RpcClient:
             # Replies are paired by request id: a second call under the same id would steal
             # the first one's reply and leave it waiting until its timeout.
             raise RpcError(f"a call with message id {envelope.message_id} is already waiting")
+        if not self._replies_can_arrive():
+            # A request sent now would name a reply consumer the broker does not have: it
+            # closes the channel (PRECONDITION_FAILED), failing every other call on it.
+            await self._resume_replies()
         future: asyncio.Future[RpcReply] = asyncio.get_running_loop().create_future()
         self._pending[envelope.message_id] = future
         started = time.perf_counter()
@@ -152,13 +158,41 @@ class RpcClient:
         channel = await self.channel.get_underlay_channel()
         consume_ok = await channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
         self._reply_tag = consume_ok.consumer_tag
+        self._replies_on = channel
+
+    def _replies_can_arrive(self) -> bool:
+        """The reply consumer is registered on the channel requests go out on, now."""
+        replies_on = self._replies_on
+        return (
+            replies_on is not None
+            and not replies_on.is_closed
+            and not self.channel.is_closed
+            and self._reply_tag in cast(aiormq.Channel, replies_on).consumers
+        )
 
     async def is_consuming(self) -> bool:
         """Whether replies can reach this client right now."""
         return await holds_consumer(self.channel, self._reply_tag)
 
     async def _on_reopen(self, *_: object) -> None:
-        await self._consume_replies()
+        await self._resume_replies()
+
+    async def _resume_replies(self) -> None:
+        """Consume replies on the channel's current underlay unless that is done already: after
+        a reconnect, or when aio-pika's reopen callback did not run or failed."""
+        async with self._resuming:
+            if self._replies_can_arrive():
+                return
+            if self.channel.is_closed:
+                raise RpcConnectionLost("reconnecting: the channel is not open yet")
+            try:
+                await self._consume_replies()
+            except (
+                aiormq.exceptions.AMQPError,
+                aiormq.exceptions.ChannelInvalidStateError,
+                ConnectionError,
+            ) as error:
+                raise RpcConnectionLost(f"reconnecting: replies not consumed ({error})") from error
 
     def _fail_pending(self, *_: object) -> None:
         for request_id, future in list(self._pending.items()):

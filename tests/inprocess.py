@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from domains.registry import DOMAINS
 from interplay.bootstrap import System, bootstrap
@@ -12,23 +13,30 @@ from interplay.settings import Settings
 from orchestrators import Pattern
 
 
-def settings_for(amqp_url: str, data_dir: Path, patterns: dict[str, Pattern]) -> Settings:
+def settings_for(
+    amqp_url: str, data_dir: Path, patterns: dict[str, Pattern], **overrides: Any
+) -> Settings:
+    """Short step timeouts by default, so that the timeout paths end quickly."""
+    settings: dict[str, Any] = {
+        "step_timeout": 1.0,
+        "domains": {"payments": {"hang_seconds": 2.0}},
+        "metrics_port": 0,
+        **overrides,
+    }
     return Settings(
         amqp_url=amqp_url,  # type: ignore[arg-type]
         database_url=f"sqlite+aiosqlite:///{data_dir}/{{domain}}.sqlite3",
         patterns=patterns,
-        step_timeout=1.0,
-        domains={"payments": {"hang_seconds": 2.0}},
-        metrics_port=0,
+        **settings,
     )
 
 
 @asynccontextmanager
 async def running_system(
-    amqp_url: str, data_dir: Path, patterns: dict[str, Pattern]
+    amqp_url: str, data_dir: Path, patterns: dict[str, Pattern], **overrides: Any
 ) -> AsyncIterator[System]:
     system = await bootstrap(
-        settings_for(amqp_url, data_dir, patterns), list(DOMAINS), serve_http=False
+        settings_for(amqp_url, data_dir, patterns, **overrides), list(DOMAINS), serve_http=False
     )
     try:
         yield system
