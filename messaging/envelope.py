@@ -21,6 +21,7 @@ from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractIncomingMessage
 
 from messaging.errors import InvalidMessage, RejectReason
+from messaging.properties import EnvelopeProperties
 
 CONTENT_TYPE = "application/json"
 SPEC_VERSION = "1.0"
@@ -86,8 +87,8 @@ class Envelope:
         """The same message sent again now (a replay keeps ids, gets a fresh timestamp)."""
         return replace(self, time=datetime.now(UTC))
 
-    def to_message(self, body: bytes, **properties: Any) -> Message:
-        """A persistent AMQP message with this envelope."""
+    def headers(self) -> dict[str, Any]:
+        """The envelope's AMQP headers, CloudEvents names where they fit."""
         headers: dict[str, Any] = {
             "cloudEvents:specversion": SPEC_VERSION,
             "cloudEvents:id": self.message_id,
@@ -99,6 +100,30 @@ class Envelope:
         }
         if self.causation_id is not None:
             headers["causation_id"] = self.causation_id
+        return headers
+
+    def properties(self, *, reply_to: str | None = None) -> EnvelopeProperties:
+        """The AMQP properties of a persistent message with this envelope.
+
+        The same properties, encoded to the same bytes, as ``to_message`` gives aio-pika
+        (which also sends ``priority`` 0), without building an ``aio_pika.Message``.
+        """
+        return EnvelopeProperties(
+            content_type=CONTENT_TYPE,
+            headers=self.headers(),
+            delivery_mode=DeliveryMode.PERSISTENT.value,
+            priority=0,
+            correlation_id=self.correlation_id,
+            reply_to=reply_to,
+            message_id=self.message_id,
+            timestamp=self.time,
+            message_type=self.type,
+            app_id=self.source,
+        )
+
+    def to_message(self, body: bytes, **properties: Any) -> Message:
+        """A persistent ``aio_pika.Message`` with this envelope."""
+        headers = self.headers()
         extra_headers = properties.pop("headers", None)
         if extra_headers:
             headers.update(extra_headers)
