@@ -11,7 +11,8 @@ timestamp has one-second resolution, hop latency needs microseconds), plus ``cau
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ class Envelope:
     @classmethod
     def new_flow(cls, message_type: str, source: str, *, schema_version: int = 1) -> Envelope:
         """The first message of a flow: its id is also the flow's correlation id."""
-        message_id = str(uuid.uuid4())
+        message_id = new_message_id()
         return cls(
             message_id=message_id,
             correlation_id=message_id,
@@ -73,7 +74,7 @@ class Envelope:
         crash, so that consumers recognise the repeat.
         """
         return Envelope(
-            message_id=message_id or str(uuid.uuid4()),
+            message_id=message_id or new_message_id(),
             correlation_id=self.correlation_id,
             causation_id=self.message_id,
             type=message_type,
@@ -172,13 +173,28 @@ class Envelope:
         )
 
 
+def new_message_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives, in 0.8 µs for its 2."""
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _traceparent(correlation_id: str) -> str:
     """W3C traceparent: the flow is the trace, every message a new span."""
+    return f"00-{_trace_id(correlation_id)}-{os.urandom(8).hex()}-01"
+
+
+def _trace_id(correlation_id: str) -> str:
+    if _CANONICAL_UUID.fullmatch(correlation_id):
+        return correlation_id.replace("-", "")  # what uuid.UUID(...).hex gives, without parsing
     try:
-        trace_id = uuid.UUID(correlation_id).hex
+        return uuid.UUID(correlation_id).hex
     except ValueError:
-        trace_id = hashlib.blake2b(correlation_id.encode(), digest_size=16).hexdigest()
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+        return hashlib.blake2b(correlation_id.encode(), digest_size=16).hexdigest()
 
 
 def _text(value: object) -> str | None:

@@ -1,13 +1,16 @@
-"""The envelope's AMQP properties encode to the bytes pamqp (and so aio-pika) writes."""
+"""The envelope on the wire: properties encoded as pamqp (and so aio-pika) writes them, ids,
+trace context."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from pamqp.commands import Basic
 
-from messaging.envelope import Envelope
+from messaging.envelope import Envelope, new_message_id
 from messaging.properties import EnvelopeProperties
 
 FLOW = Envelope.new_flow("orders.order.placed", "orders")
@@ -70,3 +73,44 @@ def test_every_property_encodes_as_pamqp_does() -> None:
 def test_a_short_string_over_255_bytes_is_refused() -> None:
     with pytest.raises(TypeError):
         EnvelopeProperties(message_id="é" * 200).marshal()
+
+
+def test_message_ids_are_random_version_4_uuids() -> None:
+    ids = {new_message_id() for _ in range(1000)}
+
+    assert len(ids) == 1000
+    for message_id in ids:
+        parsed = uuid.UUID(message_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == message_id
+
+
+@pytest.mark.parametrize(
+    "correlation_id",
+    [
+        str(uuid.uuid4()),
+        str(uuid.uuid4()).upper(),
+        "{" + str(uuid.uuid4()) + "}",
+        uuid.uuid4().hex,
+        "order-42",
+    ],
+)
+def test_the_trace_is_the_flow(correlation_id: str) -> None:
+    try:
+        expected = uuid.UUID(correlation_id).hex
+    except ValueError:
+        expected = hashlib.blake2b(correlation_id.encode(), digest_size=16).hexdigest()
+    envelope = Envelope(
+        message_id="m-1",
+        correlation_id=correlation_id,
+        causation_id=None,
+        type="orders.order.placed",
+        source="orders",
+        time=datetime.now(UTC),
+    )
+
+    version, trace_id, span_id, flags = envelope.caused("x.y.z", "orders").traceparent.split("-")
+
+    assert (version, trace_id, flags) == ("00", expected, "01")
+    assert len(span_id) == 16
+    int(span_id, 16)
