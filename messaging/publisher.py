@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -85,16 +86,21 @@ class Publisher:
         key = routing_key if routing_key is not None else envelope.type
         # As aio-pika's Exchange.publish does, fail at once while the channel is down; the
         # properties go to aiormq as they are (no aio_pika.Message in between, 7 µs less).
+        # wait=False: do not wait, holding the channel's publish lock, until the frames are
+        # written to the socket; the broker's confirm, which is awaited, comes after that
+        # anyway. Holding the lock through every write serialised concurrent publishers and
+        # cost a task switch per message.
         if self.channel.is_closed:
             raise ChannelInvalidStateError(f"{self.channel!r} is closed")
         try:
-            channel = await self.channel.get_underlay_channel()
+            channel = cast(aiormq.Channel, await self.channel.get_underlay_channel())
             await channel.basic_publish(
                 body,
                 exchange=self.exchange.name,
                 routing_key=key,
                 properties=envelope.properties(reply_to=reply_to),
                 mandatory=mandatory,
+                wait=False,
             )
         except PublishError as error:
             if self.hop in (Hop.EVENT, Hop.INTERNAL_EVENT):
