@@ -36,7 +36,8 @@ class Publisher:
     command that is an error (``Unroutable``: its service does not exist); an event is a fact
     that may have no subscriber yet, so it is logged once per type and publishing goes on.
     ``PublishFailed`` is raised when the broker nacks or refuses the publish (for instance a
-    topic permission forbids the key).
+    topic permission forbids the key). ``channel`` is the one ``exchange`` was declared on:
+    messages go out through it.
     """
 
     def __init__(
