@@ -1,8 +1,9 @@
 """AMQP properties that encode themselves faster than pamqp does, to the same bytes.
 
 pamqp encodes a content header generically: a type lookup and a function call per property,
-an ``isinstance`` chain per header value. For an envelope (six properties, eight headers) that
-was a third of the Python an event hop costs. ``EnvelopeProperties.marshal`` writes the same
+an ``isinstance`` chain per header value. For an envelope (nine properties, seven or eight
+headers) that took 21 µs a message, the largest part of the Python interplay added to a hop.
+``EnvelopeProperties.marshal`` writes the same
 bytes (``tests/unit/test_envelope_wire.py`` compares them with pamqp's) with the header names
 encoded once per process and string and integer values written directly; a header value of
 any other type goes through pamqp's own table encoder.
