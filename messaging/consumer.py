@@ -155,7 +155,7 @@ class QueueConsumer:
         hop.latency.observe(max(0.0, received - envelope.time.timestamp()))
         try:
             if self.deduplicate and await self._handled_before(envelope):
-                await message.ack()
+                await _ack(message)
                 hop.consumed[Outcome.DUPLICATE].inc()
                 return
             await self.handler(delivery)
@@ -163,7 +163,7 @@ class QueueConsumer:
                 assert self.inbox is not None
                 await self.inbox.record(envelope, self.queue.name, received)
         except AlreadyHandled:
-            await message.ack()
+            await _ack(message)
             hop.consumed[Outcome.DUPLICATE].inc()
             return
         except InvalidMessage as invalid:
@@ -172,7 +172,7 @@ class QueueConsumer:
         except Exception as error:
             await self._failed(message, envelope, error, hop)
             return
-        await message.ack()
+        await _ack(message)
         hop.handling.observe(time.time() - received)
         hop.consumed[Outcome.ACKED].inc()
 
@@ -259,3 +259,14 @@ class QueueConsumer:
             hop = _HopMetrics(self.metrics, self.queue.name, self.labels, self.hop, message_type)
             self._hop_metrics[message_type] = hop
         return hop
+
+
+async def _ack(message: AbstractIncomingMessage) -> None:
+    """``basic.ack``, queued behind the frames before it without waiting for the socket write.
+
+    ``message.ack()`` waits until the connection's writer has written the frame, a second task
+    switch per message (10-15 µs of an event hop's CPU). Waiting gives nothing: a written ack
+    may still be lost with the connection, and then the broker redelivers either way.
+    """
+    if message.delivery_tag is not None:
+        await message.channel.basic_ack(message.delivery_tag, wait=False)

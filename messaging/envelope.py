@@ -11,7 +11,8 @@ timestamp has one-second resolution, hop latency needs microseconds), plus ``cau
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractIncomingMessage
 
 from messaging.errors import InvalidMessage, RejectReason
+from messaging.properties import EnvelopeProperties
 
 CONTENT_TYPE = "application/json"
 SPEC_VERSION = "1.0"
@@ -46,7 +48,7 @@ class Envelope:
     @classmethod
     def new_flow(cls, message_type: str, source: str, *, schema_version: int = 1) -> Envelope:
         """The first message of a flow: its id is also the flow's correlation id."""
-        message_id = str(uuid.uuid4())
+        message_id = new_message_id()
         return cls(
             message_id=message_id,
             correlation_id=message_id,
@@ -72,7 +74,7 @@ class Envelope:
         crash, so that consumers recognise the repeat.
         """
         return Envelope(
-            message_id=message_id or str(uuid.uuid4()),
+            message_id=message_id or new_message_id(),
             correlation_id=self.correlation_id,
             causation_id=self.message_id,
             type=message_type,
@@ -86,8 +88,8 @@ class Envelope:
         """The same message sent again now (a replay keeps ids, gets a fresh timestamp)."""
         return replace(self, time=datetime.now(UTC))
 
-    def to_message(self, body: bytes, **properties: Any) -> Message:
-        """A persistent AMQP message with this envelope."""
+    def headers(self) -> dict[str, Any]:
+        """The envelope's AMQP headers, CloudEvents names where they fit."""
         headers: dict[str, Any] = {
             "cloudEvents:specversion": SPEC_VERSION,
             "cloudEvents:id": self.message_id,
@@ -99,6 +101,30 @@ class Envelope:
         }
         if self.causation_id is not None:
             headers["causation_id"] = self.causation_id
+        return headers
+
+    def properties(self, *, reply_to: str | None = None) -> EnvelopeProperties:
+        """The AMQP properties of a persistent message with this envelope.
+
+        The same properties, encoded to the same bytes, as ``to_message`` gives aio-pika
+        (which also sends ``priority`` 0), without building an ``aio_pika.Message``.
+        """
+        return EnvelopeProperties(
+            content_type=CONTENT_TYPE,
+            headers=self.headers(),
+            delivery_mode=DeliveryMode.PERSISTENT.value,
+            priority=0,
+            correlation_id=self.correlation_id,
+            reply_to=reply_to,
+            message_id=self.message_id,
+            timestamp=self.time,
+            message_type=self.type,
+            app_id=self.source,
+        )
+
+    def to_message(self, body: bytes, **properties: Any) -> Message:
+        """A persistent ``aio_pika.Message`` with this envelope."""
+        headers = self.headers()
         extra_headers = properties.pop("headers", None)
         if extra_headers:
             headers.update(extra_headers)
@@ -147,13 +173,28 @@ class Envelope:
         )
 
 
+def new_message_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` writes it (0.8 µs, not 2)."""
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _traceparent(correlation_id: str) -> str:
     """W3C traceparent: the flow is the trace, every message a new span."""
+    return f"00-{_trace_id(correlation_id)}-{os.urandom(8).hex()}-01"
+
+
+def _trace_id(correlation_id: str) -> str:
+    if _CANONICAL_UUID.fullmatch(correlation_id):
+        return correlation_id.replace("-", "")  # what uuid.UUID(...).hex gives, without parsing
     try:
-        trace_id = uuid.UUID(correlation_id).hex
+        return uuid.UUID(correlation_id).hex
     except ValueError:
-        trace_id = hashlib.blake2b(correlation_id.encode(), digest_size=16).hexdigest()
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+        return hashlib.blake2b(correlation_id.encode(), digest_size=16).hexdigest()
 
 
 def _text(value: object) -> str | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
+from aiormq.exceptions import ChannelInvalidStateError
 from prometheus_client import Counter
 
 from messaging.contracts import Contract
@@ -34,7 +36,8 @@ class Publisher:
     command that is an error (``Unroutable``: its service does not exist); an event is a fact
     that may have no subscriber yet, so it is logged once per type and publishing goes on.
     ``PublishFailed`` is raised when the broker nacks or refuses the publish (for instance a
-    topic permission forbids the key).
+    topic permission forbids the key). ``channel`` is the one ``exchange`` was declared on:
+    messages go out through it.
     """
 
     def __init__(
@@ -65,11 +68,11 @@ class Publisher:
         *,
         routing_key: str | None = None,
         mandatory: bool = True,
-        **properties: object,
+        reply_to: str | None = None,
     ) -> None:
         body = contract.model_dump_json().encode()
         await self.publish_raw(
-            body, envelope, routing_key=routing_key, mandatory=mandatory, **properties
+            body, envelope, routing_key=routing_key, mandatory=mandatory, reply_to=reply_to
         )
 
     async def publish_raw(
@@ -79,12 +82,27 @@ class Publisher:
         *,
         routing_key: str | None = None,
         mandatory: bool = True,
-        **properties: object,
+        reply_to: str | None = None,
     ) -> None:
         key = routing_key if routing_key is not None else envelope.type
-        message = envelope.to_message(body, **properties)
+        # As aio-pika's Exchange.publish does, fail at once while the channel is down; the
+        # properties go to aiormq as they are (no aio_pika.Message in between, 7 µs less).
+        # wait=False: do not wait, holding the channel's publish lock, until the frames are
+        # written to the socket; the broker's confirm, which is awaited, comes after that
+        # anyway. Holding the lock through every write serialised concurrent publishers and
+        # cost a task switch per message.
+        if self.channel.is_closed:
+            raise ChannelInvalidStateError(f"{self.channel!r} is closed")
         try:
-            await self.exchange.publish(message, routing_key=key, mandatory=mandatory)
+            channel = cast(aiormq.Channel, await self.channel.get_underlay_channel())
+            await channel.basic_publish(
+                body,
+                exchange=self.exchange.name,
+                routing_key=key,
+                properties=envelope.properties(reply_to=reply_to),
+                mandatory=mandatory,
+                wait=False,
+            )
         except PublishError as error:
             if self.hop in (Hop.EVENT, Hop.INTERNAL_EVENT):
                 if envelope.type not in self._unrouted:

@@ -136,7 +136,7 @@ class RpcClient:
             await self.requests.publish(
                 command, envelope, routing_key=queue, reply_to=DIRECT_REPLY_TO
             )
-            reply = await asyncio.wait_for(future, timeout)
+            reply = await _within(future, timeout)
         except TimeoutError:
             outcome = "timeout"
             detail = f"{command.message_type} to {queue} had no reply in {timeout}s"
@@ -252,23 +252,46 @@ class RpcServer:
         try:
             result = await handler(delivery.body)
         except Refused as refusal:
-            reply = RpcReply(ok=False, error=RpcFailure.of(refusal, business=True))
+            body = _failure(refusal, business=True)
         except Exception as error:
             log.exception("%s failed on %s", delivery.envelope.type, delivery.envelope.message_id)
-            reply = RpcReply(ok=False, error=RpcFailure.of(error, business=False))
+            body = _failure(error, business=False)
         else:
-            payload = result.model_dump(mode="json") if result is not None else {}
-            reply = RpcReply(ok=True, result=payload)
+            body = _success(result)
         if delivery.reply_to:
-            await self._reply(delivery, reply)
+            await self._reply(delivery, body)
 
-    async def _reply(self, delivery: Delivery, reply: RpcReply) -> None:
+    async def _reply(self, delivery: Delivery, body: bytes) -> None:
         request = delivery.envelope
         envelope = request.caused(request.type + REPLY_SUFFIX, self.replies.labels.domain)
         # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return.
         await self.replies.publish_raw(
-            reply.model_dump_json().encode(),
-            envelope,
-            routing_key=delivery.reply_to,
-            mandatory=False,
+            body, envelope, routing_key=delivery.reply_to, mandatory=False
         )
+
+
+def _success(result: Reply | None) -> bytes:
+    """The JSON of ``RpcReply(ok=True, result=result)``, without building that model: the result
+    is a contract already (validated when it was made), so it is serialised once, as it is."""
+    payload = result.model_dump_json().encode() if result is not None else b"{}"
+    return b'{"ok":true,"result":' + payload + b',"error":null}'
+
+
+def _failure(error: Exception, *, business: bool) -> bytes:
+    return (
+        RpcReply(ok=False, error=RpcFailure.of(error, business=business)).model_dump_json().encode()
+    )
+
+
+async def _within(future: asyncio.Future[RpcReply], timeout: float) -> RpcReply:
+    """``asyncio.wait_for`` for a bare future: one timer, no second future (3 µs less a call)."""
+    timer = asyncio.get_running_loop().call_later(timeout, _time_out, future)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _time_out(future: asyncio.Future[RpcReply]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
