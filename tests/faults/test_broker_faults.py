@@ -190,6 +190,9 @@ async def test_an_rpc_call_in_flight_when_the_connection_drops_fails_at_once(
 ) -> None:
     runtime = next(r for r in running.system.runtimes if r.domain.name == "payments")
     client = next(c.handler.rpc for c in runtime.consumers if hasattr(c.handler, "rpc"))
+    # Stop the gateway from answering first: the call is in flight when the connection drops.
+    gateway = next(c for c in runtime.consumers if c.queue.name == "payments.gateway.rpc")
+    await gateway.stop()
     call = asyncio.create_task(
         client.call(
             "payments.gateway.rpc",
@@ -198,10 +201,8 @@ async def test_an_rpc_call_in_flight_when_the_connection_drops_fails_at_once(
             timeout=30,
         )
     )
-    # Stop the gateway from answering: the call is in flight when the connection drops.
-    gateway = next(c for c in runtime.consumers if c.queue.name == "payments.gateway.rpc")
-    await gateway.stop()
     await asyncio.sleep(0.2)
+    assert not call.done()
     started = time.monotonic()
     running.node.ctl("close_all_connections", "-p", running.vhost, "fault test")
     with pytest.raises(RpcConnectionLost):
