@@ -239,8 +239,11 @@ class DeadLetterQueue:
                 if (queue.declaration_result.message_count or 0) >= returned:
                     return
                 await asyncio.sleep(0.05)
+        except ChannelNotFoundEntity:
+            return  # deleted meanwhile: nothing comes back to it
         finally:
-            await probe.close()
+            if not probe.is_closed:
+                await probe.close()
 
     async def _queue_exists(self, name: str) -> bool:
         if name in self._existing_queues:
