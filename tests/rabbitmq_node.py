@@ -68,6 +68,19 @@ class RabbitNode:
             raise RuntimeError(f"rabbitmqctl {' '.join(arguments)} failed: {result.stderr.strip()}")
         return result.stdout
 
+    def consumer_counts(self, vhost: str) -> dict[str, int]:
+        """Consumers per queue the domains consume on ``vhost``: not the dead-letter and delay
+        queues (consumed by none) or a test's own (``tests.*``, ``amq.*``)."""
+        listed = self.ctl("list_queues", "-p", vhost, "name", "consumers")
+        return {
+            name: int(count)
+            for name, _, count in (line.partition("\t") for line in listed.splitlines())
+            if count.strip().isdigit()
+            and not name.startswith(("amq.", "tests."))
+            and "dead-letter" not in name
+            and ".retry." not in name
+        }
+
     def alarms(self) -> str:
         """What ``rabbitmq-diagnostics alarms`` reports for this node."""
         return subprocess.run(
@@ -122,8 +135,13 @@ class RabbitNode:
 
 
 def skip_unless_nodes_can_start() -> None:
+    """Skip on a developer machine that cannot start a node; in CI (``CI`` set) fail instead, so
+    that a missing install step shows."""
     if os.geteuid() != 0 or not Path(RABBITMQ_SERVER).exists():
-        pytest.skip("needs root and a local RabbitMQ install to start a node of the test's own")
+        why = "needs root and the rabbitmq-server package to start a node of the test's own"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
 
 
 @contextmanager

@@ -150,15 +150,7 @@ class Broker:
     vhost: str
 
     def consumer_counts(self) -> dict[str, int]:
-        listed = self.node.ctl("list_queues", "-p", self.vhost, "name", "consumers")
-        return {
-            name: int(count)
-            for name, _, count in (line.partition("\t") for line in listed.splitlines())
-            if count.strip().isdigit()
-            and not name.startswith(("amq.", "tests."))
-            and "dead-letter" not in name  # kept for people, consumed by none
-            and ".retry." not in name  # delay queues, consumed by none
-        }
+        return self.node.consumer_counts(self.vhost)
 
 
 async def run(

@@ -48,15 +48,7 @@ class Running:
     node: RabbitNode
 
     def consumer_counts(self) -> dict[str, int]:
-        """Consumers per queue of the domains (not retry, dead-letter or the test's tap)."""
-        counts = {}
-        listed = self.node.ctl("list_queues", "-p", self.vhost, "name", "consumers")
-        for line in listed.splitlines():
-            name, _, consumers = line.partition("\t")
-            ours = not name.startswith(("amq.", "tests.")) and ".retry." not in name
-            if consumers.strip().isdigit() and ours and "dead-letter" not in name:
-                counts[name] = int(consumers)
-        return counts
+        return self.node.consumer_counts(self.vhost)
 
     def counts_of(self, queues: dict[str, int]) -> dict[str, int]:
         counts = self.consumer_counts()
