@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from benchmarks.cpu import CpuClock, CpuSample, per_flow
 from benchmarks.stats import percentile
 
 FLOW_TIMEOUT = 30.0
@@ -36,6 +37,8 @@ class Saturation:
 
     flows_per_second: float
     failed: int
+    cpu_per_flow: float  # seconds of this process's CPU per flow ended in the window
+    broker_cpu_per_flow: float | None  # the local broker's, when it can be read
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +53,18 @@ class Latency:
 
 
 async def saturation(
-    target: FlowTarget, in_flight: int, warmup: float, seconds: float
+    target: FlowTarget, in_flight: int, warmup: float, seconds: float, clock: CpuClock
 ) -> Saturation:
     """Flows ended per second with ``in_flight`` flows always running (one starts as one ends),
-    counted for ``seconds`` after ``warmup``."""
+    counted for ``seconds`` after ``warmup``, and the CPU spent per flow in that window."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     window = (started + warmup, started + warmup + seconds)
     ended = failed = 0
+    at_start: asyncio.Future[CpuSample] = loop.create_future()
+    at_end: asyncio.Future[CpuSample] = loop.create_future()
+    loop.call_at(window[0], lambda: at_start.set_result(clock.sample()))
+    loop.call_at(window[1], lambda: at_end.set_result(clock.sample()))
 
     async def keep_one_running(index: int) -> None:
         nonlocal ended, failed
@@ -73,7 +80,8 @@ async def saturation(
                 ended += 1
 
     await asyncio.gather(*(keep_one_running(index) for index in range(in_flight)))
-    return Saturation(ended / seconds, failed)
+    cpu = per_flow(await at_start, await at_end, ended)
+    return Saturation(ended / seconds, failed, *cpu)
 
 
 async def steady(target: FlowTarget, rate: float, seconds: float) -> Latency:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.alternate import Say, alternately
+from benchmarks.cpu import CpuClock
 from benchmarks.flow_load import FlowTarget, Latency, Saturation, quiet, saturation, steady
 from benchmarks.interplay_chain import InterplayChain
 from benchmarks.order_system import OrderSystem, critical_hops
@@ -53,7 +54,7 @@ class FlowRun:
     at_fixed: Latency
 
 
-async def measure(target: FlowTarget, plan: FlowPlan, tap_hops: int) -> FlowRun:
+async def measure(target: FlowTarget, plan: FlowPlan, tap_hops: int, clock: CpuClock) -> FlowRun:
     """Start ``target``, count one flow's deliveries, find its saturation, time steady rates."""
     await target.start()
     try:
@@ -63,7 +64,7 @@ async def measure(target: FlowTarget, plan: FlowPlan, tap_hops: int) -> FlowRun:
         await _flows(target, SAMPLE_FLOWS)
         await quiet(target)
         deliveries = (target.count() - before) / SAMPLE_FLOWS + tap_hops
-        saturated = await saturation(target, plan.in_flight, plan.warmup, plan.seconds)
+        saturated = await saturation(target, plan.in_flight, plan.warmup, plan.seconds, clock)
         await quiet(target)
         share = max(1.0, plan.share * saturated.flows_per_second)
         at_share = await steady(target, share, plan.steady_seconds)
@@ -80,6 +81,7 @@ async def order_flow_rows(plan: FlowPlan, repetitions: int, say: Say) -> list[Ro
     with ExitStack() as vhosts:
         urls = {pattern: vhosts.enter_context(fresh_vhost()) for pattern in patterns}
         chain_url = vhosts.enter_context(fresh_vhost())
+        clock = CpuClock(chain_url)
         deliveries: dict[Pattern, int] = {}
 
         def system(pattern: Pattern, storage: Path) -> Callable[[], Awaitable[FlowRun]]:
@@ -87,7 +89,7 @@ async def order_flow_rows(plan: FlowPlan, repetitions: int, say: Say) -> list[Ro
                 data_dir = Path(tempfile.mkdtemp(prefix="interplay-bench-", dir=storage))
                 try:
                     target = OrderSystem(urls[pattern], pattern, data_dir)
-                    figures = await measure(target, plan, tap_hops=1)
+                    figures = await measure(target, plan, tap_hops=1, clock=clock)
                 finally:
                     shutil.rmtree(data_dir, ignore_errors=True)
                 deliveries.setdefault(pattern, round(figures.deliveries))
@@ -97,7 +99,9 @@ async def order_flow_rows(plan: FlowPlan, repetitions: int, say: Say) -> list[Ro
 
         def chain(pattern: Pattern, kind: type[Chain]) -> Callable[[], Awaitable[FlowRun]]:
             async def run() -> FlowRun:
-                return await measure(kind(chain_url, deliveries[pattern]), plan, tap_hops=0)
+                return await measure(
+                    kind(chain_url, deliveries[pattern]), plan, tap_hops=0, clock=clock
+                )
 
             return run
 
@@ -139,6 +143,7 @@ def _pattern_rows(
                 note=f"{what}; plain: a chain of {deliveries} queues; {plan.in_flight} flows "
                 f"in flight; {failed} flows failed",
             ),
+            *_cpu_rows(f"flow: {name}", mine, plain),
             Row(
                 f"flow: {name}",
                 f"p99 ms at {plan.share:.0%} of its saturation",
@@ -173,10 +178,48 @@ def _pattern_rows(
     return rows
 
 
+def _cpu_rows(benchmark: str, mine: list[FlowRun], plain: list[FlowRun]) -> list[Row]:
+    """CPU per flow at saturation: this process's, and with the broker's when it can be read.
+
+    Their ratio is what a flow costs the machine against plain's: on a machine whose cores are
+    busy, the inverse of the second ratio is the most its saturation ratio can be."""
+    process = Row(
+        benchmark,
+        "CPU ms per flow at saturation, this process",
+        [run.saturation.cpu_per_flow for run in mine],
+        [run.saturation.cpu_per_flow for run in plain],
+        scale=1000,
+        digits=1,
+    )
+    both = [_with_broker(run) for run in (*mine, *plain)]
+    if any(total is None for total in both):
+        return [process]
+    return [
+        process,
+        Row(
+            benchmark,
+            "CPU ms per flow at saturation, with the broker's",
+            [_with_broker(run) or 0.0 for run in mine],
+            [_with_broker(run) or 0.0 for run in plain],
+            scale=1000,
+            digits=1,
+            note="this process and the RabbitMQ on this machine, per flow ended in the "
+            "saturation window",
+        ),
+    ]
+
+
+def _with_broker(run: FlowRun) -> float | None:
+    broker = run.saturation.broker_cpu_per_flow
+    return None if broker is None else run.saturation.cpu_per_flow + broker
+
+
 def _shown(run: FlowRun) -> str:
     return (
         f"{run.deliveries:.0f} deliveries/flow, {run.saturation.flows_per_second:.1f} flows/s "
-        f"saturated ({run.saturation.failed} failed); at {run.at_share.offered_rate:.1f}/s "
+        f"saturated ({run.saturation.failed} failed, "
+        f"{run.saturation.cpu_per_flow * 1000:.1f} ms CPU/flow); "
+        f"at {run.at_share.offered_rate:.1f}/s "
         f"p50 {run.at_share.p50 * 1000:.0f} ms p99 {run.at_share.p99 * 1000:.0f} ms; "
         f"at {run.at_fixed.offered_rate:g}/s p50 {run.at_fixed.p50 * 1000:.0f} ms "
         f"p99 {run.at_fixed.p99 * 1000:.0f} ms"
