@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ _LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
 
 @dataclass(frozen=True, slots=True)
 class CpuSample:
-    process: float  # seconds of CPU this process has used, every thread
+    process: float  # seconds of CPU this process (and the others asked for) has used
     broker: float | None  # the broker's, or None when it cannot be read
 
 
@@ -32,15 +33,20 @@ class CpuClock:
         self._broker_stat = _stat_of(_listening_pid(port))
         self._tick = os.sysconf("SC_CLK_TCK")
 
-    def sample(self) -> CpuSample:
-        return CpuSample(time.process_time(), self._broker_seconds())
+    def sample(self, others: Sequence[int] = ()) -> CpuSample:
+        """CPU time so far: this process's, plus that of the processes ``others`` (children
+        doing the work, such as the domains of ``OrderProcesses``), and the broker's."""
+        mine = time.process_time()
+        for pid in others:
+            mine += self._seconds(_stat_of(pid)) or 0.0  # one that has exited adds nothing
+        return CpuSample(mine, self._seconds(self._broker_stat))
 
-    def _broker_seconds(self) -> float | None:
-        if self._broker_stat is None:
+    def _seconds(self, stat: Path | None) -> float | None:
+        if stat is None:
             return None
         try:
-            fields = self._broker_stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the broker restarted: its share of this window is unknown
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone (the broker restarted): its share of this window is unknown
             return None
         return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,10 @@ class FlowTarget(Protocol):
 
     def count(self) -> float:
         """Deliveries handled so far: it grows while any flow, or any tail of one, goes on."""
+        ...
+
+    def processes(self) -> Sequence[int]:
+        """Other processes doing the target's work, whose CPU counts as its own."""
         ...
 
 
@@ -63,8 +68,9 @@ async def saturation(
     ended = failed = 0
     at_start: asyncio.Future[CpuSample] = loop.create_future()
     at_end: asyncio.Future[CpuSample] = loop.create_future()
-    loop.call_at(window[0], lambda: at_start.set_result(clock.sample()))
-    loop.call_at(window[1], lambda: at_end.set_result(clock.sample()))
+    others = target.processes()
+    loop.call_at(window[0], lambda: at_start.set_result(clock.sample(others)))
+    loop.call_at(window[1], lambda: at_end.set_result(clock.sample(others)))
 
     async def keep_one_running(index: int) -> None:
         nonlocal ended, failed

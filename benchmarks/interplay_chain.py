@@ -115,6 +115,9 @@ class InterplayChain:
     def count(self) -> float:
         return self._handled
 
+    def processes(self) -> tuple[int, ...]:
+        return ()  # all of it in this process
+
     def _queue(self, hop: int) -> str:
         return f"{self.name}.{hop}"
 

@@ -1,10 +1,12 @@
 """Order flow: the whole system under each pattern against a plain chain of as many deliveries.
 
-Every variant runs in turn, again on every repetition: orchestration and choreography with their
-SQLite databases on disk and on a tmpfs, and the plain aio-pika chain as long as each pattern's
-happy flow. Each pattern and the chains have a vhost of their own. Per run: the deliveries one
-flow makes (counted from the system's metrics), flows per second at saturation, then latency at a
-share of that saturation and at one fixed rate offered to all.
+Every variant runs in turn, again on every repetition: orchestration and choreography in this
+process with their SQLite databases on disk and on a tmpfs, and with each domain in a process of
+its own (as deployed); the plain aio-pika chain as long as each pattern's happy flow, and that
+chain through interplay's messaging. Each pattern and the chains have a vhost of their own. Per
+run: the deliveries one flow makes (counted from the system's metrics), flows per second at
+saturation with the CPU each flow cost there (the target's processes and the broker), then
+latency at a share of that saturation and at one fixed rate offered to all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from benchmarks.alternate import Say, alternately
 from benchmarks.cpu import CpuClock
 from benchmarks.flow_load import FlowTarget, Latency, Saturation, quiet, saturation, steady
 from benchmarks.interplay_chain import InterplayChain
+from benchmarks.order_processes import OrderProcesses
 from benchmarks.order_system import OrderSystem, critical_hops
 from benchmarks.plain_chain import PlainChain
 from benchmarks.report import Row
@@ -33,7 +36,9 @@ TMPFS = Path("/dev/shm")
 SAMPLE_FLOWS = 6
 LATENCY_TARGET = Target(Bound.AT_MOST, 50, " ms")
 SATURATION_TARGET = Target(Bound.AT_LEAST, 0.8)
+PER_DOMAIN = "a process per domain"
 Chain = PlainChain | InterplayChain
+System = OrderSystem | OrderProcesses
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +89,13 @@ async def order_flow_rows(plan: FlowPlan, repetitions: int, say: Say) -> list[Ro
         clock = CpuClock(chain_url)
         deliveries: dict[Pattern, int] = {}
 
-        def system(pattern: Pattern, storage: Path) -> Callable[[], Awaitable[FlowRun]]:
+        def system(
+            pattern: Pattern, storage: Path, kind: type[System] = OrderSystem
+        ) -> Callable[[], Awaitable[FlowRun]]:
             async def run() -> FlowRun:
                 data_dir = Path(tempfile.mkdtemp(prefix="interplay-bench-", dir=storage))
                 try:
-                    target = OrderSystem(urls[pattern], pattern, data_dir)
+                    target = kind(urls[pattern], pattern, data_dir)
                     figures = await measure(target, plan, tap_hops=1, clock=clock)
                 finally:
                     shutil.rmtree(data_dir, ignore_errors=True)
@@ -112,6 +119,7 @@ async def order_flow_rows(plan: FlowPlan, repetitions: int, say: Say) -> list[Ro
             variants[f"interplay chain ({pattern.value})"] = chain(pattern, InterplayChain)
         for pattern in patterns:
             variants[f"{pattern.value}, tmpfs"] = system(pattern, TMPFS)
+            variants[f"{pattern.value}, {PER_DOMAIN}"] = system(pattern, DISK, OrderProcesses)
         runs = await alternately(variants, repetitions, say, "order flow", _shown)
     rows: list[Row] = []
     for pattern in patterns:
@@ -128,6 +136,11 @@ def _pattern_rows(
     for name, what, targets in (
         (pattern.value, f"SQLite on disk; {hops}", True),
         (f"{pattern.value}, tmpfs", f"SQLite on a tmpfs; {hops}", True),
+        (
+            f"{pattern.value}, {PER_DOMAIN}",
+            f"SQLite on disk, each domain an `interplay run <domain>` process; {hops}",
+            True,
+        ),
         (f"interplay chain ({pattern.value})", "interplay messaging only, no database", False),
     ):
         mine = runs[name]

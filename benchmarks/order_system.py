@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client.metrics_core import Metric
 
 from benchmarks.common import recording_metrics
 from benchmarks.flow_load import FLOW_TIMEOUT
@@ -40,15 +42,59 @@ class FlowFailed(Exception):
     """A happy order did not complete: the system was too slow for a step's timeout."""
 
 
+class Storefront:
+    """Places happy orders on a vhost and times each to its end, seen by a tap queue."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._waiting: dict[str, asyncio.Future[float]] = {}
+        self._numbers = itertools.count()
+
+    async def open(self) -> None:
+        self.tap = await Broker.connect(BrokerSettings(url=self.url, client_name="bench tap"))
+        channel = await self.tap.channel()
+        exchange = await Topology(Settings(amqp_url=self.url).queues()).events_exchange(channel)
+        endings = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for ending in ENDINGS:
+            await endings.bind(exchange, routing_key=ending.message_type)
+        await endings.consume(self._on_ending, no_ack=True)
+        self.publisher = Publisher(
+            channel, exchange, recording_metrics(), Labels("bench", SOURCE, "-"), Hop.EVENT
+        )
+
+    async def close(self) -> None:
+        await self.tap.close()
+
+    async def run_flow(self) -> float:
+        placed = order(HAPPY, next(self._numbers))
+        envelope = Envelope.new_flow(OrderPlaced.message_type, SOURCE)
+        ended: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting[envelope.correlation_id] = ended
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish(placed, envelope)
+            return await asyncio.wait_for(ended, FLOW_TIMEOUT) - started
+        finally:
+            self._waiting.pop(envelope.correlation_id, None)
+
+    async def _on_ending(self, message: AbstractIncomingMessage) -> None:
+        ended = self._waiting.get(message.correlation_id or "")
+        if ended is None or ended.done():
+            return
+        if message.type == OrderCompleted.message_type:
+            ended.set_result(time.perf_counter())
+        else:
+            ended.set_exception(FlowFailed(f"a happy order ended with {message.type}"))
+
+
 class OrderSystem:
-    """A ``FlowTarget``: the running system, a tap on completed orders, and a storefront."""
+    """A ``FlowTarget``: the running system in this process, and a storefront."""
 
     def __init__(self, url: str, pattern: Pattern, data_dir: Path) -> None:
         self.url = url
         self.pattern = pattern
         self.data_dir = data_dir
-        self._waiting: dict[str, asyncio.Future[float]] = {}
-        self._numbers = itertools.count()
+        self.storefront = Storefront(url)
 
     async def start(self) -> None:
         settings = Settings(
@@ -59,53 +105,32 @@ class OrderSystem:
             metrics_port=0,
         )
         self.system: System = await bootstrap(settings, list(DOMAINS), serve_http=False)
-        self.tap = await Broker.connect(BrokerSettings(url=self.url, client_name="bench tap"))
-        channel = await self.tap.channel()
-        exchange = await Topology(settings.queues()).events_exchange(channel)
-        endings = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for ending in ENDINGS:
-            await endings.bind(exchange, routing_key=ending.message_type)
-        await endings.consume(self._on_ending, no_ack=True)
-        self.storefront = Publisher(
-            channel, exchange, recording_metrics(), Labels("bench", SOURCE, "-"), Hop.EVENT
-        )
+        await self.storefront.open()
 
     async def stop(self) -> None:
-        await self.tap.close()
+        await self.storefront.close()
         await self.system.stop()
 
     async def run_flow(self) -> float:
-        placed = order(HAPPY, next(self._numbers))
-        envelope = Envelope.new_flow(OrderPlaced.message_type, SOURCE)
-        ended: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._waiting[envelope.correlation_id] = ended
-        started = time.perf_counter()
-        try:
-            await self.storefront.publish(placed, envelope)
-            return await asyncio.wait_for(ended, FLOW_TIMEOUT) - started
-        finally:
-            self._waiting.pop(envelope.correlation_id, None)
+        return await self.storefront.run_flow()
 
     def count(self) -> float:
-        """Deliveries the system has handled so far: messages acked on its queues, and RPC
-        replies (consumed without ack from direct reply-to)."""
-        registry = self.system.application.registry()
-        return sum(
-            sample.value
-            for family in registry.collect()
-            for sample in family.samples
-            if (sample.name == CONSUMED and sample.labels.get("outcome") == "acked")
-            or (sample.name == ROUND_TRIPS and sample.labels.get("outcome") == "ok")
-        )
+        return handled(self.system.application.registry().collect())
 
-    async def _on_ending(self, message: AbstractIncomingMessage) -> None:
-        ended = self._waiting.get(message.correlation_id or "")
-        if ended is None or ended.done():
-            return
-        if message.type == OrderCompleted.message_type:
-            ended.set_result(time.perf_counter())
-        else:
-            ended.set_exception(FlowFailed(f"a happy order ended with {message.type}"))
+    def processes(self) -> tuple[int, ...]:
+        return ()  # all of it in this process
+
+
+def handled(families: Iterable[Metric]) -> float:
+    """Deliveries counted in ``families``: messages acked on a domain's queues, and RPC replies
+    (consumed without ack from direct reply-to)."""
+    return sum(
+        sample.value
+        for family in families
+        for sample in family.samples
+        if (sample.name == CONSUMED and sample.labels.get("outcome") == "acked")
+        or (sample.name == ROUND_TRIPS and sample.labels.get("outcome") == "ok")
+    )
 
 
 def critical_hops(pattern: Pattern) -> int:

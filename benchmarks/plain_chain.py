@@ -92,6 +92,9 @@ class PlainChain:
     def count(self) -> float:
         return self._handled
 
+    def processes(self) -> tuple[int, ...]:
+        return ()  # all of it in this process
+
     def _pass_on(self, hop: int) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         last = hop + 1 == self.hops
 
