@@ -5,19 +5,17 @@ Example::
     python -m benchmarks                  # the full run, under ten minutes
     python -m benchmarks --quick          # a short one, under two
     python -m benchmarks --only rpc       # one benchmark
-    INTERPLAY_UVLOOP=1 python -m benchmarks   # on uvloop, when it is installed
+    INTERPLAY_EVENT_LOOP=uvloop python -m benchmarks   # on uvloop (interplay[uvloop])
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,8 @@ from benchmarks.order_flow import FlowPlan, order_flow_rows
 from benchmarks.report import Row, machine, markdown_table, print_table, write_json
 from benchmarks.rpc import RpcPlan, rpc_rows
 from benchmarks.vhost import broker_version, fresh_vhost
+from interplay.event_loop import EventLoopMissing, LoopFactory, loop_factory
+from interplay.settings import Settings
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -72,9 +72,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     plan = QUICK if arguments.quick else FULL
     mode = "quick" if arguments.quick else "full"
-    loop, loop_factory = event_loop()
+    loop, factory = event_loop()
     started = time.monotonic()
-    runner = asyncio.Runner(loop_factory=loop_factory)
+    runner = asyncio.Runner(loop_factory=factory)
     try:
         rows = runner.run(run_all(plan, arguments.only or BENCHMARKS))
     except Exception as error:
@@ -117,17 +117,15 @@ def say(line: str) -> None:
     console.print(f"[dim]{line}")
 
 
-def event_loop() -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
-    """uvloop when ``INTERPLAY_UVLOOP=1`` asks for it and it is installed, else asyncio's own."""
-    if os.environ.get("INTERPLAY_UVLOOP") == "1":
-        try:
-            uvloop = importlib.import_module("uvloop")
-        except ImportError:
-            console.print("[yellow]INTERPLAY_UVLOOP=1, but uvloop is not installed: using asyncio")
-        else:
-            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-            return "uvloop", factory
-    return "asyncio", None
+def event_loop() -> tuple[str, LoopFactory | None]:
+    """The loop ``INTERPLAY_EVENT_LOOP`` names, as ``interplay run`` chooses it: asyncio's own
+    by default, uvloop when asked for (an error when it is not installed)."""
+    name = Settings().event_loop
+    try:
+        return name, loop_factory(name)
+    except EventLoopMissing as error:
+        console.print(f"[red]{error}")
+        raise SystemExit(2) from error
 
 
 if __name__ == "__main__":

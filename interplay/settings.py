@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from interplay.event_loop import EventLoop
 from messaging.broker import BrokerSettings
 from messaging.retries import RetryPolicy
 from messaging.topology import QueueOptions, QueueType
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     retry_first_delay: float = Field(0.5, gt=0, description="seconds before the first retry")
     retry_multiplier: float = Field(4.0, ge=1, description="each retry waits this much longer")
     step_timeout: float | None = Field(None, description="overrides every step's own timeout")
+    event_loop: EventLoop = Field(
+        "asyncio",
+        description="the event loop of `interplay run`: asyncio, or uvloop "
+        "(pip install 'interplay[uvloop]'; the image has it)",
+    )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(
         "text", description="text for people, json (one object per line) for log shippers"

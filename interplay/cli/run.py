@@ -11,6 +11,7 @@ from rich.console import Console
 from domains.registry import DOMAINS
 from interplay import logs
 from interplay.bootstrap import bootstrap
+from interplay.event_loop import EventLoopMissing, loop_factory
 from interplay.settings import Settings
 
 console = Console(stderr=True)
@@ -35,7 +36,13 @@ def run(
     names = list(DOMAINS) if all_domains else [domain]
     for name in names:
         console.print(f"[bold]{name}[/bold] runs [cyan]{settings.pattern_of(name).value}[/cyan]")
-    asyncio.run(_serve(settings, names, role))
+    try:
+        factory = loop_factory(settings.event_loop)
+    except EventLoopMissing as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_serve(settings, names, role))
 
 
 async def _serve(settings: Settings, names: list[str], role: str) -> None:
@@ -44,7 +51,9 @@ async def _serve(settings: Settings, names: list[str], role: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     system = await bootstrap(settings, names, role)
-    console.print(f"ready: metrics on http://{settings.metrics_host}:{system.metrics_port}/metrics")
+    metrics = f"http://{settings.metrics_host}:{system.metrics_port}/metrics"
+    on = type(loop).__module__.split(".")[0]  # the loop actually running: asyncio or uvloop
+    console.print(f"ready: metrics on {metrics}, event loop {on}")
     try:
         await stop.wait()
     finally:

@@ -191,3 +191,11 @@ def test_the_build_context_installs_as_the_interplay_package(tmp_path: Path) -> 
         assert f"{package}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "interplay = interplay.cli:app" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    # The image installs the uvloop extra (INTERPLAY_EVENT_LOOP=uvloop); pip only warns about an
+    # extra that does not exist, so the name is checked against the package's own metadata.
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    assert "Provides-Extra: uvloop" in zipfile.ZipFile(wheel).read(metadata).decode()
+    installs = [
+        " ".join(c.value) for c in stages()[0] if c.cmd == "RUN" and "pip install" in c.value[0]
+    ]
+    assert installs and all('".[uvloop]"' in install for install in installs)

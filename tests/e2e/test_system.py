@@ -34,6 +34,7 @@ from tests.rabbitmq import fresh_vhost
 pytestmark = pytest.mark.e2e
 
 DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
+ON_UVLOOP = ("orders", "payments", "notifications")
 MIX = {HAPPY: 30, DECLINED: 5, OUT_OF_STOCK: 5, UNREACHABLE: 5, TIMEOUT: 5}
 
 RunningSystem = tuple[str, Path, dict[str, DomainProcess]]
@@ -45,7 +46,10 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     data = tmp_path_factory.mktemp("e2e")
     with fresh_vhost("interplay-e2e") as amqp_url:
         env = system_env(amqp_url, data, INTERPLAY_STEP_TIMEOUT="2")
-        processes = {name: DomainProcess(name, env, data / f"{name}.log") for name in DOMAINS}
+        processes = {
+            name: DomainProcess(name, {**env, **_loop(name)}, data / f"{name}.log")
+            for name in DOMAINS
+        }
         try:
             for process in processes.values():
                 process.start()
@@ -55,6 +59,11 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         finally:
             for process in processes.values():
                 process.stop()
+
+
+def _loop(domain: str) -> dict[str, str]:
+    """Half the domains on uvloop, the others on asyncio's loop: the wire does not care."""
+    return {"INTERPLAY_EVENT_LOOP": "uvloop"} if domain in ON_UVLOOP else {}
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +182,11 @@ async def test_every_process_shows_the_hops_it_made(placed, system) -> None:  # 
     compensations = "interplay_compensations_total"
     assert _value(payments, compensations, workflow="take_payment", step="authorise") == timeouts
     assert _value(payments, "interplay_rpc_round_trip_seconds_count", outcome="timeout") == timeouts
+
+
+def test_each_process_runs_on_the_event_loop_its_settings_name(system: RunningSystem) -> None:
+    _, data, _ = system
+    for name in DOMAINS:
+        expected = "uvloop" if name in ON_UVLOOP else "asyncio"
+        log = " ".join((data / f"{name}.log").read_text().split())  # as rich wrapped it
+        assert f"event loop {expected}" in log, name
