@@ -23,7 +23,7 @@ from benchmarks.flow_load import FLOW_TIMEOUT
 from domains.orders.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
 from domains.registry import DOMAINS
 from interplay.bootstrap import System, bootstrap
-from interplay.sample_orders import HAPPY, order
+from interplay.load.sample_orders import HAPPY, order
 from interplay.settings import Settings
 from messaging.broker import Broker, BrokerSettings
 from messaging.envelope import Envelope

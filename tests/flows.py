@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
 
 from domains.orders.events import OrderPlaced
-from interplay.sample_orders import (
+from interplay.load.sample_orders import (
     DECLINED,
     HAPPY,
     OUT_OF_STOCK,
@@ -28,7 +28,8 @@ from messaging.metrics import Hop, Metrics
 from messaging.publisher import Labels, Publisher
 from messaging.topology import QueueOptions, Topology
 
-# The paths and order() live in interplay.sample_orders (load uses them too); tests take them here.
+# The paths and order() live in interplay.load.sample_orders (load uses them too); tests take
+# them from here.
 __all__ = [
     "DECLINED",
     "EXPECTED_EVENTS",

@@ -2,7 +2,6 @@
 
 import typer
 
-from interplay import reference_docs
 from interplay.cli import broker, contracts, flows, publish, run
 from interplay.cli import dlq as dlq_cli
 from interplay.cli import documents as documents_cli
@@ -27,4 +26,4 @@ app.command("trace")(trace_cli.trace)
 app.command("asyncapi")(documents_cli.asyncapi)
 app.command("cli-reference")(documents_cli.cli_reference)
 app.add_typer(dlq_cli.app, name="dlq")
-app.command("docs")(reference_docs.docs)
+app.command("docs")(documents_cli.docs)

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 from domains.registry import DOMAINS
-from interplay import definitions, local_broker
+from interplay.broker import definitions
+from interplay.broker import local as local_broker
 from interplay.settings import Settings
 
 app = typer.Typer(help="The RabbitMQ broker.", no_args_is_help=True)

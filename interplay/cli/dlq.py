@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from domains.registry import DOMAINS
-from interplay.dead_letter_queue import (
+from interplay.operations.dead_letters import (
     MAX_PREFETCH,
     DeadLetter,
     Selection,

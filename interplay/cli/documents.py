@@ -1,4 +1,5 @@
-"""``interplay asyncapi`` and ``interplay cli-reference``: documents generated from the code.
+"""``interplay docs``, ``interplay asyncapi`` and ``interplay cli-reference``: documents generated
+from the code.
 
 Both are committed, and tests regenerate and compare them, so that they cannot go stale.
 """
@@ -11,8 +12,9 @@ import typer
 from rich.console import Console
 
 from domains.registry import DOMAINS
-from interplay import reference, yaml_text
-from interplay.asyncapi import asyncapi_document
+from interplay.docs import cli_reference as cli_reference_doc
+from interplay.docs import reference, yaml_text
+from interplay.docs.asyncapi import asyncapi_document
 
 console = Console(stderr=True)
 
@@ -39,7 +41,7 @@ def cli_reference(
     """Write the command line reference (docs/reference/cli.md) from the commands' help."""
     from interplay.cli import app  # the app that registers this command
 
-    _write(reference.cli_reference(app), output)
+    _write(cli_reference_doc.cli_reference(app), output)
 
 
 def _write(text: str, output: Path) -> None:
@@ -49,3 +51,18 @@ def _write(text: str, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     console.print(f"wrote {output}")
+
+
+def docs(
+    output: Path = typer.Option(Path("docs/reference"), help="Where the reference files go."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if one is stale."),
+) -> None:
+    """Generate docs/reference/{events,metrics,configuration}.md from the code."""
+    if not check:
+        for path in reference.write(output):
+            typer.echo(f"wrote {path}")
+        return
+    outdated = reference.stale(output)
+    for path in outdated:
+        typer.echo(f"{path} is stale: run `interplay docs`", err=True)
+    raise typer.Exit(1 if outdated else 0)

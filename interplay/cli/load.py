@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from interplay.load import DEFAULT_MIX, InvalidMix, LoadPlan, LoadRun, parse_mix
-from interplay.load_report import PERCENTILES, LoadReport
+from interplay.load.report import PERCENTILES, LoadReport
+from interplay.load.run import DEFAULT_MIX, InvalidMix, LoadPlan, LoadRun, parse_mix
 from interplay.settings import Settings
 from messaging.errors import PublishFailed
 

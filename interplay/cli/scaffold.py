@@ -9,8 +9,8 @@ from rich.console import Console
 
 from domains.registry import DOMAINS
 from interplay.cli.contracts import event_catalog
-from interplay.scaffold import ScaffoldError, plan_domain, scaffold, tidy
-from interplay.scaffold_deploy import add_to_deploy
+from interplay.scaffold.deploy import add_to_deploy
+from interplay.scaffold.plan import ScaffoldError, plan_domain, scaffold, tidy
 from orchestrators import Pattern
 
 console = Console(soft_wrap=True, highlight=False)

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from domains.registry import DOMAINS
+from interplay.operations.trace import Hop, hops, mermaid
 from interplay.settings import Settings
-from interplay.trace import Hop, hops, mermaid
 from orchestrators import inbox
 from orchestrators.database import Database
 from orchestrators.inbox import HandledMessage, Inbox

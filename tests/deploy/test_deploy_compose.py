@@ -211,8 +211,8 @@ def test_definitions_are_generated_from_the_domain_registry() -> None:
     # Regenerate with: interplay broker definitions --without-passwords --no-storefront \
     #   -o deploy/rabbitmq/definitions.json
     from domains.registry import DOMAINS as REGISTERED
-    from interplay.definitions import broker_users
-    from interplay.definitions import definitions as generate
+    from interplay.broker.definitions import broker_users
+    from interplay.broker.definitions import definitions as generate
 
     users = broker_users(REGISTERED.values(), storefront=False)
     assert definitions() == generate(users, vhost="/", passwords=None)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from interplay.sample_orders import HAPPY, order
+from interplay.load.sample_orders import HAPPY, order
 from tests.flows import EventTap
 from tests.processes import free_port, http_get, system_env
 from tests.rabbitmq import fresh_vhost

@@ -24,7 +24,7 @@ from domains.orders.events import OrderLine
 from interplay.bootstrap import System, bootstrap
 from interplay.cli import app
 from interplay.cli import dlq as dlq_cli
-from interplay.dead_letter_queue import (
+from interplay.operations.dead_letters import (
     REPLAYS_HEADER,
     DeadLetter,
     Selection,

@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 from domains.orders.events import OrderPlaced
 from domains.registry import DOMAINS
 from interplay.bootstrap import bootstrap
+from interplay.broker.definitions import ADMIN, STOREFRONT, password_variable
 from interplay.cli import app
-from interplay.definitions import ADMIN, STOREFRONT, password_variable
 from messaging.broker import Broker, BrokerSettings
 from messaging.dead_letters import REASON_HEADER
 from messaging.envelope import Envelope

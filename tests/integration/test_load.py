@@ -14,8 +14,8 @@ import pytest
 
 from domains.registry import DOMAINS
 from interplay.bootstrap import System, bootstrap
-from interplay.load import LoadPlan, LoadRun, parse_mix
-from interplay.load_report import LoadReport
+from interplay.load.report import LoadReport
+from interplay.load.run import LoadPlan, LoadRun, parse_mix
 from interplay.settings import Settings
 from tests.rabbitmq import fresh_vhost
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from domains.registry import DOMAINS
-from interplay.asyncapi import asyncapi_document, identifier
 from interplay.cli.documents import asyncapi_text
+from interplay.docs.asyncapi import asyncapi_document, identifier
 from messaging.topology import rpc_queue
 
 ROOT = Path(__file__).resolve().parents[2]

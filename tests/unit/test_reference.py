@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interplay.cli import app
-from interplay.reference import cli_reference
+from interplay.docs.cli_reference import cli_reference
 
 COMMANDS = ("run", "publish", "new-domain", "load", "asyncapi", "cli-reference", "broker ensure")
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "reference" / "cli.md"

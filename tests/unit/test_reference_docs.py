@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from domains.registry import DOMAINS
-from interplay.reference_docs import render_all, setting_rows, stale, write
+from interplay.docs.reference import render_all, setting_rows, stale, write
 from interplay.settings import Settings
 from messaging.metrics import Metrics
 from messaging.topology import rpc_queue

@@ -12,9 +12,9 @@ import pytest
 
 from domains.payments.events import PaymentCaptured
 from interplay.cli.contracts import event_catalog
-from interplay.scaffold import ScaffoldError, past_tense, plan_domain, register
-from interplay.scaffold_code import render_domain
-from interplay.scaffold_deploy import clone_entries
+from interplay.scaffold.code import render_domain
+from interplay.scaffold.deploy import clone_entries
+from interplay.scaffold.plan import ScaffoldError, past_tense, plan_domain, register
 from orchestrators import Pattern
 
 CATALOG = event_catalog()

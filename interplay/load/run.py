@@ -24,8 +24,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
 
 from domains.orders.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
-from interplay.load_report import Flow, LoadReport
-from interplay.sample_orders import PATHS, UNREACHABLE, order
+from interplay.load.report import Flow, LoadReport
+from interplay.load.sample_orders import PATHS, UNREACHABLE, order
 from messaging.broker import Broker, BrokerSettings
 from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
-import interplay.asyncapi_envelope as envelope
+import interplay.docs.asyncapi_envelope as envelope
 from messaging.contracts import Command, Contract, Event, Reply
 from messaging.envelope import CONTENT_TYPE
 from messaging.rpc import REPLY_SUFFIX, RpcFailure

@@ -20,7 +20,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import typer
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from pydantic import SecretStr
@@ -66,21 +65,6 @@ def stale(directory: Path) -> list[Path]:
         for name, text in render_all().items()
         if not (directory / name).is_file() or (directory / name).read_text() != text
     ]
-
-
-def docs(
-    output: Path = typer.Option(Path("docs/reference"), help="Where the reference files go."),
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if one is stale."),
-) -> None:
-    """Generate docs/reference/{events,metrics,configuration}.md from the code."""
-    if not check:
-        for path in write(output):
-            typer.echo(f"wrote {path}")
-        return
-    outdated = stale(output)
-    for path in outdated:
-        typer.echo(f"{path} is stale: run `interplay docs`", err=True)
-    raise typer.Exit(1 if outdated else 0)
 
 
 # --- events.md ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The code of a new domain, from the templates in ``interplay/templates/new_domain``.
+"""The code of a new domain, from the templates in ``interplay/scaffold/templates/new_domain``.
 
 Templates are ``string.Template`` files (``$name``); what repeats per step is a template of its
 own. The output is what ``ruff format`` and ruff's import sorting would leave unchanged, so that
@@ -17,7 +17,7 @@ from string import Template
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from interplay.scaffold import DomainPlan, StepNames
+    from interplay.scaffold.plan import DomainPlan, StepNames
 
 TEMPLATES = Path(__file__).parent / "templates" / "new_domain"
 FIRST_PARTY = ("domains", "interplay", "messaging", "orchestrators")
@@ -47,7 +47,7 @@ def render_domain(plan: DomainPlan) -> dict[str, str]:
 
 
 def _plan_values(plan: DomainPlan) -> dict[str, str]:
-    from interplay.scaffold import camel
+    from interplay.scaffold.plan import camel
 
     journal = camel(plan.name) + "Journal"
     return {

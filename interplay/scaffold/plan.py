@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from interplay.scaffold_code import LINE_LENGTH, render_domain
+from interplay.scaffold.code import LINE_LENGTH, render_domain
 from messaging.contracts import Event
 from orchestrators import Pattern
 

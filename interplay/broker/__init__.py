@@ -1,0 +1,1 @@
+"""The broker as a deployment sees it: least-privilege definitions, and a local broker to start."""

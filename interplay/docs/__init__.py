@@ -1,0 +1,1 @@
+"""Documents generated from the code: reference pages, the AsyncAPI document, CLI reference."""
