@@ -24,10 +24,11 @@ from interplay.settings import Settings
 from messaging.broker import Broker
 from messaging.metrics import Metrics
 from messaging.topology import Topology
-from orchestrators import inbox, outbox
-from orchestrators.database import Database
-from orchestrators.inbox import Inbox
-from orchestrators.saga import ChoreographyLog, SagaStore
+from orchestrators.state.database import Database
+from orchestrators.state.inbox import Inbox
+from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.saga import SagaStore
+from orchestrators.state.tables import create_framework_tables
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +169,8 @@ async def _wire_domain(system: System, settings: Settings, name: str, role: str)
     initialised = container.init_resources()
     if initialised is not None:
         await initialised
+    await create_framework_tables(database)
     store = SagaStore(database)
-    await store.create_tables()
-    await database.create(inbox.metadata, outbox.metadata)
     application = system.application
     system.runtimes.append(
         DomainRuntime(

@@ -32,10 +32,11 @@ from orchestrators.choreography import (
     step_queue,
 )
 from orchestrators.domain import command_handlers
-from orchestrators.inbox import Inbox
 from orchestrators.orchestration import Orchestrator
-from orchestrators.outbox import OutboxRelay
-from orchestrators.saga import ChoreographyLog, SagaStore
+from orchestrators.state.inbox import Inbox
+from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.outbox import OutboxRelay
+from orchestrators.state.saga import SagaStore
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from messaging.metrics import Metrics
 from messaging.publisher import Publisher
 from messaging.rpc import Refused
 from orchestrators.domain import CommandHandler
-from orchestrators.outbox import OutboxRelay, OutgoingEvent
-from orchestrators.saga import ChoreographyLog
+from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.workflow import Pattern, Step, Workflow, initial_context
 
 log = logging.getLogger(__name__)

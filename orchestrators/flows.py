@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrators.saga import Flow, FlowStatus, StepRecord
+from orchestrators.state.journal import StepRecord
+from orchestrators.state.saga import Flow, FlowStatus
 from orchestrators.workflow import Pattern, Workflow
 
 

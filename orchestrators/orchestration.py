@@ -28,8 +28,8 @@ from messaging.errors import AlreadyHandled, RemoteFailure, RpcTimeout
 from messaging.metrics import Metrics
 from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
-from orchestrators.outbox import OutboxRelay, OutgoingEvent
-from orchestrators.saga import Flow, FlowStatus, SagaStore
+from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
+from orchestrators.state.saga import Flow, FlowStatus, SagaStore
 from orchestrators.workflow import Pattern, Step, Workflow, initial_context
 
 log = logging.getLogger(__name__)

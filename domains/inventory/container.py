@@ -12,7 +12,7 @@ from domains.inventory.events import (
 from domains.inventory.services import CATALOGUE, StockKeeper
 from domains.inventory.workflow import workflows
 from orchestrators import Domain
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 
 class InventoryContainer(containers.DeclarativeContainer):

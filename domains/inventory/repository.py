@@ -28,7 +28,7 @@ from domains.inventory.services import (
     ReservationStatus,
     UnknownSku,
 )
-from orchestrators.database import Database, Statements
+from orchestrators.state.database import Database, Statements
 
 metadata = MetaData()
 

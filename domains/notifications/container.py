@@ -7,7 +7,7 @@ from domains.notifications.events import CustomerNotified
 from domains.notifications.services import Mailer
 from domains.notifications.workflow import workflows
 from orchestrators import Domain
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 
 class NotificationsContainer(containers.DeclarativeContainer):

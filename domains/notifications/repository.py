@@ -12,7 +12,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, UniqueConstraint, 
 from sqlalchemy.exc import IntegrityError
 
 from domains.notifications.services import Notification
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 metadata = MetaData()
 

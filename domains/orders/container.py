@@ -7,7 +7,7 @@ from domains.orders.events import OrderAccepted, OrderCancelled, OrderCompleted,
 from domains.orders.services import OrderBook
 from domains.orders.workflow import workflows
 from orchestrators import Domain
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 
 class OrdersContainer(containers.DeclarativeContainer):

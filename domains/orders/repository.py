@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domains.orders.events import OrderLine
 from domains.orders.services import Order, OrderStatus
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 metadata = MetaData()
 

@@ -7,7 +7,7 @@ from domains.payments.events import PaymentCaptured, PaymentFailed, PaymentRefun
 from domains.payments.services import PaymentGateway
 from domains.payments.workflow import workflows
 from orchestrators import Domain
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 
 class PaymentsContainer(containers.DeclarativeContainer):

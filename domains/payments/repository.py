@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from domains.payments.services import Payment, PaymentStatus
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 metadata = MetaData()
 

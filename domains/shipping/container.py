@@ -7,7 +7,7 @@ from domains.shipping.events import ShipmentBooked, ShipmentFailed
 from domains.shipping.services import Courier, LabelPrinter, RateCard
 from domains.shipping.workflow import workflows
 from orchestrators import Domain
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 
 class ShippingContainer(containers.DeclarativeContainer):

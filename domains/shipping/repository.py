@@ -12,7 +12,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select,
 from sqlalchemy.exc import IntegrityError
 
 from domains.shipping.services import Shipment, ShipmentStatus
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 metadata = MetaData()
 

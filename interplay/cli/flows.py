@@ -11,9 +11,11 @@ from rich.table import Table
 
 from domains.registry import DOMAINS
 from interplay.settings import Settings
-from orchestrators.database import Database
 from orchestrators.flows import FlowView, journal_views, saga_view
-from orchestrators.saga import ChoreographyLog, SagaStore
+from orchestrators.state.database import Database
+from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.saga import SagaStore
+from orchestrators.state.tables import create_framework_tables
 
 app = typer.Typer(help="Workflow runs and where they stand.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -60,7 +62,7 @@ async def flow_views(settings: Settings, correlation_id: str) -> list[FlowView]:
     for name, domain in DOMAINS.items():
         database = Database(settings.database_url_of(name))
         try:
-            await SagaStore(database).create_tables()  # a domain that never ran has none yet
+            await create_framework_tables(database)  # a domain that never ran has none yet
             workflows = {workflow.name: workflow for workflow in domain.workflows}
             for flow in await SagaStore(database).of_correlation(correlation_id):
                 if flow.workflow in workflows:  # one database may hold every domain's flows

@@ -12,9 +12,9 @@ from rich.table import Table
 from domains.registry import DOMAINS
 from interplay.operations.trace import Hop, hops, mermaid
 from interplay.settings import Settings
-from orchestrators import inbox
-from orchestrators.database import Database
-from orchestrators.inbox import HandledMessage, Inbox
+from orchestrators.state import inbox
+from orchestrators.state.database import Database
+from orchestrators.state.inbox import HandledMessage, Inbox
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # piped: no folded columns
 

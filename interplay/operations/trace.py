@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from orchestrators import Domain
-from orchestrators.inbox import HandledMessage
+from orchestrators.state.inbox import HandledMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,7 @@ def _container(plan: DomainPlan, values: dict[str, str]) -> str:
     imports[f"domains.{plan.name}.services"].add(values["Desk"])
     imports[f"domains.{plan.name}.workflow"].add("workflows")
     imports["orchestrators"].add("Domain")
-    imports["orchestrators.database"].update(("Database", "create_tables"))
+    imports["orchestrators.state.database"].update(("Database", "create_tables"))
     return _fill("container.py", {**values, "imports": import_block(imports)})
 
 
@@ -204,7 +204,7 @@ def _tests(plan: DomainPlan, values: dict[str, str]) -> str:
     imports[f"domains.{plan.name}.services"].update(
         (values["Desk"], "StepStatus", "StepUndone", *(("StepOutOfOrder",) if tests else ()))
     )
-    imports["orchestrators.database"].add("Database")
+    imports["orchestrators.state.database"].add("Database")
     names = {
         "imports": import_block(imports),
         "command_builders": builders.rstrip("\n"),

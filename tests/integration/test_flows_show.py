@@ -14,7 +14,7 @@ from interplay.cli import app
 from interplay.cli.flows import flow_views
 from orchestrators import Pattern
 from orchestrators.flows import FlowView
-from orchestrators.saga import FlowStatus
+from orchestrators.state.saga import FlowStatus
 from tests.flows import EXPECTED_EVENTS, HAPPY, TIMEOUT, EventTap, order
 from tests.inprocess import running_system, settings_for
 from tests.rabbitmq import fresh_vhost

@@ -14,10 +14,10 @@ from messaging.envelope import Envelope
 from messaging.metrics import Hop, Metrics
 from messaging.publisher import Labels, Publisher
 from messaging.topology import QueueOptions, Topology
-from orchestrators import outbox
-from orchestrators.database import Database
-from orchestrators.outbox import OutboxRelay, OutgoingEvent
-from orchestrators.saga import Flow, SagaStore
+from orchestrators.state import outbox
+from orchestrators.state.database import Database
+from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
+from orchestrators.state.saga import Flow, SagaStore
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ from domains.payments.services import PaymentGateway, PaymentStatus
 from domains.shipping import repository as shipping
 from domains.shipping.events import BookCourier, QuoteShipment
 from domains.shipping.services import Courier, RateCard
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 pytestmark = pytest.mark.integration
 

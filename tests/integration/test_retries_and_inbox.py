@@ -14,9 +14,9 @@ from messaging.dead_letters import ATTEMPTS_HEADER, DETAIL_HEADER, REASON_HEADER
 from messaging.envelope import Envelope
 from messaging.metrics import Hop
 from messaging.retries import ATTEMPT_HEADER, Retries, RetryPolicy
-from orchestrators import inbox as inbox_tables
-from orchestrators.database import Database
-from orchestrators.inbox import Inbox
+from orchestrators.state import inbox as inbox_tables
+from orchestrators.state.database import Database
+from orchestrators.state.inbox import Inbox
 from tests.integration.test_messaging import Depot, ParcelShipped, eventually, sample
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 metadata = MetaData()
 notes = Table(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from domains.payments.workflow import take_payment
 from orchestrators.flows import journal_views
-from orchestrators.saga import FlowStatus, StepRecord
+from orchestrators.state.journal import StepRecord
+from orchestrators.state.saga import FlowStatus
 
 
 def record(step: str, outcome: str, at: float, reason: str | None = None) -> StepRecord:

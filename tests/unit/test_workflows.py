@@ -24,9 +24,9 @@ from domains.payments.events import (
 from domains.registry import DOMAINS
 from domains.shipping.events import CourierBooked, LabelPrinted, ShipmentQuoted
 from orchestrators import Domain, Event, Reply, Workflow
-from orchestrators.database import Database
 from orchestrators.domain import command_handlers
-from orchestrators.saga import Flow, FlowStatus
+from orchestrators.state.database import Database
+from orchestrators.state.saga import Flow, FlowStatus
 from orchestrators.workflow import initial_context
 
 EMAIL = "ada@example.com"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from domains.inventory.services import (
     UnknownSku,
 )
 from domains.orders.events import OrderLine
-from orchestrators.database import Database
+from orchestrators.state.database import Database
 
 ORDER = "ord-1"
 BOOK, MUG = "SKU-BOOK", "SKU-MUG"

@@ -8,7 +8,7 @@ from domains.notifications import repository
 from domains.notifications.events import NotifyCustomer
 from domains.notifications.services import Mailer, NothingToTell
 from domains.orders.events import OrderCancelled, OrderCompleted, OrderRejected
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 ORDER = "ord-1"
 EMAIL = "ada@example.com"

@@ -19,7 +19,7 @@ from domains.orders.services import (
     OrderStatus,
     UnknownOrder,
 )
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 ORDER = "ord-1"
 EMAIL = "ada@example.com"

@@ -15,7 +15,7 @@ from domains.payments.services import (
     PaymentNotCapturable,
     PaymentStatus,
 )
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 ORDER = "ord-1"
 

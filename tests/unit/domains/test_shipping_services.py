@@ -24,7 +24,7 @@ from domains.shipping.services import (
     ShipmentNotReady,
     ShipmentStatus,
 )
-from orchestrators.database import Database, create_tables
+from orchestrators.state.database import Database, create_tables
 
 ORDER = "ord-1"
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from orchestrators import inline_sqlite
+from orchestrators.state import inline_sqlite
 
 Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 Rows = CursorResult[*tuple[Any, ...]]  # rows of any columns, as SQLAlchemy types them

@@ -14,7 +14,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, bindparam, select
 
 from messaging.consumer import Delivery
 from messaging.envelope import Envelope
-from orchestrators.database import Database, Statements, insert_new
+from orchestrators.state.database import Database, Statements, insert_new
 
 metadata = MetaData()
 

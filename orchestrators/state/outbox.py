@@ -36,7 +36,7 @@ from sqlalchemy import (
 
 from messaging.envelope import Envelope
 from messaging.publisher import Publisher
-from orchestrators.database import Database, Statements
+from orchestrators.state.database import Database, Statements
 
 log = logging.getLogger(__name__)
 
