@@ -21,7 +21,7 @@ from sqlalchemy import event
 
 from benchmarks.order_system import OrderSystem
 from benchmarks.vhost import fresh_vhost
-from interplay.bootstrap import System
+from interplay.supervisor import System
 from orchestrators import Pattern
 
 WARMUP = 3

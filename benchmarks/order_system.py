@@ -22,9 +22,10 @@ from benchmarks.common import recording_metrics
 from benchmarks.flow_load import FLOW_TIMEOUT
 from domains.orders.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
 from domains.registry import DOMAINS
-from interplay.bootstrap import System, bootstrap
+from interplay.bootstrap import bootstrap
 from interplay.load.sample_orders import HAPPY, order
 from interplay.settings import Settings
+from interplay.supervisor import System
 from messaging.broker import Broker, BrokerSettings
 from messaging.envelope import Envelope
 from messaging.metrics import Hop

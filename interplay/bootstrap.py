@@ -1,42 +1,37 @@
 """The one place that builds a process: settings in, running domains out.
 
-Nothing connects at import time; ``bootstrap()`` connects, ``System.stop()`` disconnects.
-Tests override any provider of ``Application`` (``application.metrics.override(...)``).
+Nothing connects at import time; ``bootstrap()`` connects, ``System.stop()`` disconnects. Each
+domain's own container (``domains/<name>/container.py``) is composed into the ``Application``
+container as ``providers.Container``, given its database; tests override any provider
+(``application.metrics.override(...)``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from domains.registry import DOMAINS
 from interplay.health import HealthServer
-from interplay.runtime import DomainRuntime, RuntimeOptions
+from interplay.runtime import DomainRuntime
 from interplay.settings import Settings
+from interplay.supervisor import System
 from messaging.broker import Broker
 from messaging.metrics import Metrics
 from messaging.topology import Topology
+from orchestrators.domain import DomainContainer
+from orchestrators.process import DomainState, DomainWiring, RuntimeOptions
 from orchestrators.state.database import Database
 from orchestrators.state.inbox import Inbox
 from orchestrators.state.journal import ChoreographyLog
 from orchestrators.state.saga import SagaStore
 from orchestrators.state.tables import create_framework_tables
 
-log = logging.getLogger(__name__)
-
-RECOVERY_GRACE = 5.0  # seconds a queue may lack its consumer before the connection is replaced
-
 
 class Application(containers.DeclarativeContainer):
-    """The process-wide objects."""
+    """The process-wide objects; ``compose`` adds each domain's container by its name."""
 
     settings = providers.Dependency(instance_of=Settings)
     registry = providers.Singleton(CollectorRegistry)
@@ -51,79 +46,20 @@ class Application(containers.DeclarativeContainer):
     )
 
 
-@dataclass
-class System:
-    """The running process: broker connection, domain runtimes, health endpoint."""
+def compose(application: Application, settings: Settings, domain_names: Sequence[str]) -> None:
+    """Add each domain's own container to ``application``, with its database and its slice of
+    the configuration (``INTERPLAY_DOMAINS__<name>__...``)."""
+    for name in domain_names:
+        database = providers.Singleton(Database, settings.database_url_of(name))
+        application.set_provider(
+            name, providers.Container(DOMAINS[name].container, database=database)
+        )
+        domain_container(application, name).config.from_dict(settings.domains.get(name, {}))
 
-    application: Application
-    broker: Broker
-    runtimes: list[DomainRuntime] = field(default_factory=list)
-    containers: list[Any] = field(default_factory=list)
-    databases: list[Database] = field(default_factory=list)
-    health: HealthServer | None = None
-    metrics_port: int | None = None
-    started: bool = False
-    serving: bool = True
-    reconnects: int = 0
-    _watchdog: asyncio.Task[None] | None = None
 
-    def is_ready(self) -> bool:
-        return self.started and self.broker.is_connected and self.serving
-
-    def watch(self, *, interval: float = 1.0, grace: float = RECOVERY_GRACE) -> None:
-        """Check every ``interval`` that each queue still has its consumer and each runtime's
-        publishing channel is open; replace the broker connection when one has been missing
-        for ``grace`` seconds."""
-        self._watchdog = asyncio.create_task(self._watch(interval, grace), name="watchdog")
-
-    async def _watch(self, interval: float, grace: float) -> None:
-        missing_since: float | None = None
-        while True:
-            await asyncio.sleep(interval)
-            checks = await asyncio.gather(*(r.is_serving() for r in self.runtimes))
-            self.serving = self.broker.is_connected and all(checks)
-            if self.serving:
-                missing_since = None
-                continue
-            missing_since = missing_since or time.monotonic()
-            if time.monotonic() - missing_since < grace:
-                continue
-            try:
-                await self.reconnect()
-            except Exception:
-                log.exception("could not replace the broker connection; trying again")
-            missing_since = None
-
-    async def reconnect(self) -> None:
-        """Start every runtime again on a fresh connection and abandon the old one.
-
-        aio-pika's own recovery brings consumers back within a second or so; this is for the
-        rare recovery that wedges (a connection lost again while it restores consumers).
-        """
-        log.warning("consumers or channels missing after a reconnect: replacing the connection")
-        fresh = await asyncio.wait_for(Broker.connect(self.broker.settings), 10.0)
-        old, self.broker = self.broker, fresh
-        for runtime in self.runtimes:
-            await runtime.restart(fresh)
-        self.reconnects += 1
-        await old.close(timeout=5.0)
-
-    async def stop(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-        for runtime in self.runtimes:
-            await runtime.stop()
-        if self.health is not None:
-            await self.health.stop()
-        await self.broker.close()
-        for container in self.containers:
-            result = container.shutdown_resources()
-            if result is not None:
-                await result
-        for database in self.databases:
-            await database.close()
+def domain_container(application: Application, name: str) -> DomainContainer:
+    container: DomainContainer = getattr(application, name)
+    return container
 
 
 async def bootstrap(
@@ -139,11 +75,18 @@ async def bootstrap(
     if unknown:
         raise ValueError(f"unknown domain(s) {unknown}; known: {', '.join(DOMAINS)}")
     application = application or Application(settings=settings)
+    compose(application, settings, domain_names)
     client_name = f"interplay {'+'.join(domain_names)} {role}"
     system = System(application, await Broker.connect(settings.broker(client_name)))
+    system.containers.append(application)
     try:
+        initialised = application.init_resources()  # each domain's schema
+        if initialised is not None:
+            await initialised
         for name in domain_names:
-            await _wire_domain(system, settings, name, role)
+            wiring = await _wiring(application, settings, name, role)
+            system.databases.append(wiring.state.store.database)
+            system.runtimes.append(DomainRuntime(wiring, system.broker))
         if serve_http:
             system.health = HealthServer(application.registry(), system.is_ready)
             system.metrics_port = await system.health.start(
@@ -159,31 +102,21 @@ async def bootstrap(
     return system
 
 
-async def _wire_domain(system: System, settings: Settings, name: str, role: str) -> None:
-    domain = DOMAINS[name]
-    database = Database(settings.database_url_of(name))
-    system.databases.append(database)
-    container = domain.container(database=database)
-    container.config.from_dict(settings.domains.get(name, {}))
-    system.containers.append(container)
-    initialised = container.init_resources()
-    if initialised is not None:
-        await initialised
+async def _wiring(
+    application: Application, settings: Settings, name: str, role: str
+) -> DomainWiring:
+    """What the domain's pattern starts from: its services, and the framework's state in the
+    domain's own database."""
+    container = domain_container(application, name)
+    database = container.database()
     await create_framework_tables(database)
-    store = SagaStore(database)
-    application = system.application
-    system.runtimes.append(
-        DomainRuntime(
-            domain,
-            settings.pattern_of(name),
-            role,
-            broker=system.broker,
-            topology=application.topology(),
-            metrics=application.metrics(),
-            services=container.services(),
-            store=store,
-            journal=ChoreographyLog(database),
-            inbox=Inbox(database),
-            options=application.options(),
-        )
+    return DomainWiring(
+        domain=DOMAINS[name],
+        pattern=settings.pattern_of(name),
+        role=role,
+        topology=application.topology(),
+        metrics=application.metrics(),
+        services=container.services(),
+        state=DomainState(SagaStore(database), ChoreographyLog(database), Inbox(database)),
+        options=application.options(),
     )

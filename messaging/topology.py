@@ -3,7 +3,8 @@
 - ``interplay.events``: the durable topic exchange every domain publishes its events to;
 - ``<domain>.inbox``: each domain's durable queue, bound to the routing keys it reacts to;
 - ``<domain>.<service>.rpc``: one durable queue per domain service;
-- ``<domain>.internal``: a domain's own topic exchange for choreographed steps;
+- ``<domain>.internal``: a domain's own topic exchange for choreographed steps, and
+  ``<domain>.<workflow>.<step>``: each step's durable queue, bound to it;
 - ``interplay.dead-letter`` (direct) and ``<domain>.dead-letter``: where what cannot be processed
   ends, routed by domain; queues dead-letter there too once ``x-delivery-limit`` is hit;
 - ``<queue>.retry.<milliseconds>``: delay queues whose TTL dead-letters a message back to
@@ -42,6 +43,10 @@ def rpc_queue(domain: str, service: str) -> str:
 
 def internal_exchange(domain: str) -> str:
     return f"{domain}.internal"
+
+
+def step_queue(domain: str, workflow: str, step: str) -> str:
+    return f"{domain}.{workflow}.{step}"
 
 
 def dead_letter_queue(domain: str) -> str:
@@ -109,6 +114,17 @@ class Topology:
         return await channel.declare_exchange(
             internal_exchange(domain), ExchangeType.TOPIC, durable=True
         )
+
+    async def step(
+        self, channel: AbstractChannel, domain: str, name: str, routing_keys: Iterable[str]
+    ) -> AbstractQueue:
+        """A choreographed step's queue, bound on the domain's internal exchange to the events
+        its worker reacts to."""
+        exchange = await self.internal(channel, domain)
+        queue = await self.durable_queue(channel, name, domain)
+        for routing_key in routing_keys:
+            await queue.bind(exchange, routing_key=routing_key)
+        return queue
 
     async def retry(self, channel: AbstractChannel, queue: str, delay_ms: int) -> AbstractQueue:
         """A delay queue: what waits there ``delay_ms`` goes back to ``queue``."""

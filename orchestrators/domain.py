@@ -4,29 +4,48 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from messaging.contracts import Command, Contract, Event
+from orchestrators.state.database import Database
 from orchestrators.workflow import Workflow
 
 CommandHandler = Callable[[Any], Awaitable[Any]]
+
+
+class DomainContainer(Protocol):
+    """What the application needs of a domain's dependency-injector container (``container.py``).
+
+    Each attribute is a provider: the application composes the container in as
+    ``providers.Container(DomainsContainer, database=...)``, so ``database`` must be declared as
+    ``providers.Dependency(instance_of=Database)``; ``config`` takes the domain's slice of the
+    settings; ``services`` gives service name -> service object; the container's resources (its
+    ``schema``, creating its tables) are initialised before any service runs.
+    """
+
+    @property
+    def config(self) -> Any: ...  # providers.Configuration
+
+    @property
+    def database(self) -> Callable[[], Database]: ...  # providers.Dependency(instance_of=...)
+
+    @property
+    def services(self) -> Callable[[], Mapping[str, object]]: ...  # providers.Dict, by name
 
 
 @dataclass(frozen=True, slots=True)
 class Domain:
     """A domain as the framework sees it.
 
-    ``container`` is the domain's dependency-injector container class: given a ``database`` it
-    provides ``services`` (service name -> service object) and a ``schema`` resource that creates
-    the domain's tables.
+    ``container`` is the domain's dependency-injector container class (``DomainContainer``).
     """
 
     name: str
     workflows: tuple[Workflow, ...]
     publishes: tuple[type[Event], ...]
-    container: Callable[..., Any]
+    container: type[DomainContainer]
 
     @property
     def consumes(self) -> tuple[type[Event], ...]:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from domains.registry import DOMAINS
-from interplay.bootstrap import System, bootstrap
+from interplay.bootstrap import bootstrap
 from interplay.settings import Settings
+from interplay.supervisor import System
 from orchestrators import Pattern
 
 

@@ -18,7 +18,7 @@ from yarl import URL
 
 from domains.payments.events import AuthorisePayment
 from domains.registry import DOMAINS
-from interplay.bootstrap import System
+from interplay.supervisor import System
 from messaging.envelope import Envelope
 from messaging.errors import RpcConnectionLost
 from orchestrators import Pattern
@@ -181,9 +181,9 @@ async def test_an_rpc_call_in_flight_when_the_connection_drops_fails_at_once(
     running: Running,
 ) -> None:
     runtime = next(r for r in running.system.runtimes if r.domain.name == "payments")
-    client = next(c.handler.rpc for c in runtime.consumers if hasattr(c.handler, "rpc"))
+    client = next(c.handler.rpc for c in runtime.process.consumers if hasattr(c.handler, "rpc"))
     # Stop the gateway from answering first: the call is in flight when the connection drops.
-    gateway = next(c for c in runtime.consumers if c.queue.name == "payments.gateway.rpc")
+    gateway = next(c for c in runtime.process.consumers if c.queue.name == "payments.gateway.rpc")
     await gateway.stop()
     call = asyncio.create_task(
         client.call(

@@ -13,7 +13,8 @@ import pytest
 from aio_pika import Message
 
 from domains.orders.events import OrderPlaced
-from interplay.bootstrap import System, bootstrap
+from interplay.bootstrap import bootstrap
+from interplay.supervisor import System
 from messaging.dead_letters import REASON_HEADER
 from messaging.envelope import Envelope
 from orchestrators import Pattern

@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from domains.inventory.events import StockReserved
 from domains.orders.events import OrderLine
-from interplay.bootstrap import System, bootstrap
+from interplay.bootstrap import bootstrap
 from interplay.cli import app
 from interplay.cli import dlq as dlq_cli
 from interplay.operations.dead_letters import (
@@ -33,6 +33,7 @@ from interplay.operations.dead_letters import (
     replay_dead_letters,
 )
 from interplay.settings import Settings
+from interplay.supervisor import System
 from messaging.broker import Broker
 from messaging.dead_letters import (
     DETAIL_HEADER,

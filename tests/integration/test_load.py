@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from domains.registry import DOMAINS
-from interplay.bootstrap import System, bootstrap
+from interplay.bootstrap import bootstrap
 from interplay.load.report import LoadReport
 from interplay.load.run import LoadPlan, LoadRun, parse_mix
 from interplay.settings import Settings
+from interplay.supervisor import System
 from tests.rabbitmq import fresh_vhost
 
 MIX = "happy=70,declined=10,out_of_stock=10,undeliverable=10"

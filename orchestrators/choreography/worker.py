@@ -1,13 +1,4 @@
-"""The choreography pattern: a domain's services react to each other's internal events.
-
-There is no orchestrator. The domain's inbox is relayed as ``<workflow>.started`` on the
-domain's internal topic exchange ``<domain>.internal``. Each step's service consumes its own
-queue ``<domain>.<workflow>.<step>``, bound to the event of the step before it (to do its step)
-and to the failure or compensation of the step after it (to undo its step). Every internal event
-carries the flow's context, so the same workflow declaration drives both patterns::
-
-    started -> reserve.done -> capture.done  => outcome `completed` on interplay.events
-    capture.failed -> (authorise compensates) -> authorise.compensated => outcome `failed`
+"""A step worker: one service doing, or undoing, one step of a choreographed workflow.
 
 A step that times out may have happened, so its own service compensates it before passing the
 failure back. Each handler publishes (with confirms) before it acks, and ids of internal events
@@ -20,119 +11,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Mapping
-from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
 from messaging.consumer import Delivery
-from messaging.contracts import Command, Contract, Event, MessageCatalog
+from messaging.contracts import Command, Event
 from messaging.envelope import Envelope
 from messaging.metrics import Metrics
 from messaging.publisher import Publisher
 from messaging.rpc import Refused
+from orchestrators.choreography.events import (
+    StepEvent,
+    StepOutcome,
+    step_bindings,
+    step_key,
+    step_message_id,
+)
 from orchestrators.domain import CommandHandler
 from orchestrators.state.journal import ChoreographyLog
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
-from orchestrators.workflow import Pattern, Step, Workflow, initial_context
+from orchestrators.workflow import Pattern, Workflow
 
 log = logging.getLogger(__name__)
 
-STEP_NAMESPACE = uuid.UUID("0b7f3c52-8d7e-4c61-a1a4-5f2d9e6c3b10")
 COMPENSATION_ATTEMPTS = 5
-
-
-class StepOutcome(StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    COMPENSATED = "compensated"
-
-
-class StepEvent(Contract):
-    """The body of every internal event: the flow's context travels with it."""
-
-    message_type: ClassVar[str] = "interplay.step"
-    workflow: str
-    trigger_id: str
-    started_at: float
-    context: dict[str, Any]
-
-
-def started_key(workflow: Workflow) -> str:
-    return f"{workflow.name}.started"
-
-
-def step_key(workflow: Workflow, step: Step, outcome: StepOutcome) -> str:
-    return f"{workflow.name}.{step.name}.{outcome.value}"
-
-
-def step_queue(domain: str, workflow: Workflow, step: Step) -> str:
-    return f"{domain}.{workflow.name}.{step.name}"
-
-
-def step_bindings(workflow: Workflow, index: int) -> tuple[str, ...]:
-    """The internal routing keys the queue of step ``index`` is bound to."""
-    steps = workflow.steps
-    to_do = (
-        started_key(workflow)
-        if index == 0
-        else step_key(workflow, steps[index - 1], StepOutcome.DONE)
-    )
-    if index + 1 == len(steps):
-        return (to_do,)
-    following = steps[index + 1]
-    return (
-        to_do,
-        step_key(workflow, following, StepOutcome.FAILED),
-        step_key(workflow, following, StepOutcome.COMPENSATED),
-    )
-
-
-def internal_catalog(workflow: Workflow) -> MessageCatalog:
-    catalog = MessageCatalog()
-    catalog.add(StepEvent, started_key(workflow))
-    for step in workflow.steps:
-        for outcome in StepOutcome:
-            catalog.add(StepEvent, step_key(workflow, step, outcome))
-    return catalog
-
-
-def _message_id(trigger_id: str, workflow: str, *parts: str) -> str:
-    return str(uuid.uuid5(STEP_NAMESPACE, "/".join((trigger_id, workflow, *parts))))
-
-
-class InboxRelay:
-    """Turns each trigger in the domain's inbox into ``<workflow>.started`` internal events."""
-
-    def __init__(
-        self, domain: str, workflows: tuple[Workflow, ...], internal: Publisher, metrics: Metrics
-    ) -> None:
-        self.domain = domain
-        self.internal = internal
-        self.metrics = metrics
-        self.workflows: dict[str, list[Workflow]] = {}
-        for workflow in workflows:
-            for trigger_type in workflow.trigger_types:
-                self.workflows.setdefault(trigger_type, []).append(workflow)
-
-    async def __call__(self, delivery: Delivery) -> None:
-        envelope = delivery.envelope
-        assert isinstance(delivery.body, Event)
-        for workflow in self.workflows.get(envelope.type, ()):
-            event = StepEvent(
-                workflow=workflow.name,
-                trigger_id=envelope.message_id,
-                started_at=time.time(),
-                context=initial_context(delivery.body, envelope.type, envelope.correlation_id),
-            )
-            key = started_key(workflow)
-            message_id = _message_id(envelope.message_id, workflow.name, "started")
-            await self.internal.publish(
-                event, envelope.caused(key, self.domain, message_id=message_id), routing_key=key
-            )
-            self.metrics.flows_in_flight.labels(
-                self.domain, workflow.name, Pattern.CHOREOGRAPHY.value
-            ).inc()
 
 
 class StepWorker:
@@ -269,7 +171,7 @@ class StepWorker:
         self, event: StepEvent, cause: Envelope, context: dict[str, Any], outcome: StepOutcome
     ) -> None:
         key = step_key(self.workflow, self.step, outcome)
-        message_id = _message_id(event.trigger_id, self.workflow.name, self.step.name, outcome)
+        message_id = step_message_id(event.trigger_id, self.workflow.name, self.step.name, outcome)
         await self.internal.publish(
             event.model_copy(update={"context": context}),
             cause.caused(key, self.domain, message_id=message_id),
@@ -291,7 +193,7 @@ class StepWorker:
         cause = delivery.envelope
         outgoing = None
         if outcome is not None:
-            message_id = _message_id(event.trigger_id, self.workflow.name, "outcome")
+            message_id = step_message_id(event.trigger_id, self.workflow.name, "outcome")
             envelope = cause.caused(
                 outcome.message_type,
                 self.domain,

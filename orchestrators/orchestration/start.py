@@ -1,0 +1,82 @@
+"""How a domain starts orchestrated: the orchestrator on the inbox, each service on its RPC queue.
+
+The ``orchestrator`` role consumes the domain's inbox and drives each flow's steps over RPC; each
+service role serves its own queue ``<domain>.<service>.rpc`` and answers on direct reply-to.
+"""
+
+from __future__ import annotations
+
+from messaging.contracts import MessageCatalog
+from messaging.metrics import Hop
+from messaging.publisher import Publisher
+from messaging.rpc import RpcClient, RpcServer
+from messaging.topology import DIRECT_REPLY_TO
+from orchestrators.domain import command_handlers
+from orchestrators.orchestration.orchestrator import Orchestrator
+from orchestrators.process import ORCHESTRATOR_ROLE, DomainProcess
+
+
+async def start(process: DomainProcess) -> None:
+    """Add the consumers of the roles ``process`` runs."""
+    if process.runs(ORCHESTRATOR_ROLE):
+        await _start_orchestrator(process)
+    for service in process.domain.services:
+        if process.runs(service):
+            await _start_service(process, service)
+
+
+async def _start_orchestrator(process: DomainProcess) -> None:
+    domain = process.domain
+    labels = process.labels(ORCHESTRATOR_ROLE)
+    rpc = RpcClient(process.publishing, process.metrics, labels)
+    await rpc.start()
+    process.rpc_clients.append(rpc)
+    exchange = await process.topology.events_exchange(process.publishing)
+    events = Publisher(process.publishing, exchange, process.metrics, labels, Hop.EVENT)
+    orchestrator = Orchestrator(
+        domain.name,
+        domain.workflows,
+        rpc,
+        process.relay(events),
+        process.state.store,
+        process.metrics,
+        step_timeout=process.options.step_timeout,
+    )
+    # The prefetch bounds the flows this orchestrator drives at once.
+    channel = await process.consuming_channel()
+    routing_keys = (event.message_type for event in domain.consumes)
+    inbox = await process.topology.inbox(channel, domain.name, routing_keys)
+    # The saga state skips repeated triggers, and the trigger's inbox record is written with
+    # the flow's final state (see orchestrators.orchestration.orchestrator).
+    process.consume(
+        inbox,
+        MessageCatalog(domain.consumes),
+        orchestrator,
+        labels,
+        Hop.EVENT,
+        deduplicate=False,
+        handler_records=True,
+    )
+
+
+async def _start_service(process: DomainProcess, service: str) -> None:
+    domain = process.domain
+    labels = process.labels(service)
+    replies = Publisher(
+        process.publishing,
+        process.publishing.default_exchange,
+        process.metrics,
+        labels,
+        Hop.RPC_REPLY,
+        destination=DIRECT_REPLY_TO,
+    )
+    handlers = command_handlers(process.services[service])
+    missing = set(domain.commands(service)) - set(handlers)
+    if missing:
+        names = ", ".join(sorted(command.__name__ for command in missing))
+        raise TypeError(f"service {domain.name}.{service} has no handler for {names}")
+    channel = await process.consuming_channel()
+    queue = await process.topology.rpc(channel, domain.name, service)
+    process.consume(
+        queue, MessageCatalog(handlers), RpcServer(handlers, replies), labels, Hop.RPC_REQUEST
+    )
