@@ -10,11 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from domains.registry import DOMAINS
-from interplay.operations.trace import Hop, hops, mermaid
+from interplay.operations.trace import Hop, handled, hops, mermaid
 from interplay.settings import Settings
-from orchestrators.state import inbox
-from orchestrators.state.database import Database
-from orchestrators.state.inbox import HandledMessage, Inbox
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # piped: no folded columns
 
@@ -32,18 +29,6 @@ def trace(
         print(mermaid(flow))
         return
     console.print(_table(correlation_id, flow))
-
-
-async def handled(settings: Settings, correlation_id: str) -> list[HandledMessage]:
-    records: list[HandledMessage] = []
-    for name in DOMAINS:
-        database = Database(settings.database_url_of(name))
-        try:
-            await database.create(inbox.metadata)  # a domain that never ran has no table yet
-            records += await Inbox(database).of_correlation(correlation_id)
-        finally:
-            await database.close()
-    return records
 
 
 def _table(correlation_id: str, flow: list[Hop]) -> Table:

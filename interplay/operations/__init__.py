@@ -1,1 +1,1 @@
-"""What an operator reads and repairs: dead letters, and the hops of one flow."""
+"""What an operator reads and repairs: dead letters, where a flow stands, and its hops."""

@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from domains.registry import DOMAINS
+from interplay.settings import Settings
 from orchestrators import Domain
-from orchestrators.state.inbox import HandledMessage
+from orchestrators.state import inbox
+from orchestrators.state.database import Database
+from orchestrators.state.inbox import HandledMessage, Inbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +88,16 @@ def mermaid(flow: list[Hop]) -> str:
 
 def _id(name: str) -> str:
     return name.replace(".", "_").replace("-", "_")
+
+
+async def handled(settings: Settings, correlation_id: str) -> list[HandledMessage]:
+    """What every domain's inbox recorded of one flow."""
+    records: list[HandledMessage] = []
+    for name in DOMAINS:
+        database = Database(settings.database_url_of(name))
+        try:
+            await database.create(inbox.metadata)  # a domain that never ran has no table yet
+            records += await Inbox(database).of_correlation(correlation_id)
+        finally:
+            await database.close()
+    return records

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from domains.registry import DOMAINS
 from interplay.cli import app
-from interplay.cli.flows import flow_views
+from interplay.operations.flows import flow_views
 from orchestrators import Pattern
 from orchestrators.flows import FlowView
 from orchestrators.state.saga import FlowStatus

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from domains.registry import DOMAINS
 from interplay.cli import app
-from interplay.cli.trace import handled
-from interplay.operations.trace import hops, mermaid
+from interplay.operations.trace import handled, hops, mermaid
 from orchestrators import Pattern
 from tests.flows import EXPECTED_EVENTS, HAPPY, EventTap, order
 from tests.inprocess import running_system, settings_for
