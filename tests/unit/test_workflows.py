@@ -189,7 +189,7 @@ def test_a_rejected_order_is_told_to_the_customer() -> None:
 
 SAMPLES = {type(e): e for fail_at in (None, *STEPS) for e in published(fail_at)}  # one of each
 TRIGGERS = [
-    pytest.param(domain, workflow, trigger, id=f"{workflow.name}-{trigger.__name__}")
+    pytest.param(domain, workflow, trigger, id=f"{domain.name}.{workflow.name}-{trigger.__name__}")
     for domain in DOMAINS.values()
     for workflow in domain.workflows
     for trigger in workflow.triggers
