@@ -34,14 +34,14 @@ def asyncapi(
 
 
 def cli_reference(
+    context: typer.Context,
     output: Path = typer.Option(
         CLI_REFERENCE, "--output", "-o", help="Where to write; - for stdout."
     ),
 ) -> None:
     """Write the command line reference (docs/reference/cli.md) from the commands' help."""
-    from interplay.cli import app  # the app that registers this command
-
-    _write(cli_reference_doc.cli_reference(app), output)
+    # The running command line, rather than an import of the app that registers this command.
+    _write(cli_reference_doc.command_reference(context.find_root().command), output)
 
 
 def _write(text: str, output: Path) -> None:

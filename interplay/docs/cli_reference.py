@@ -23,7 +23,12 @@ fails when this file and the code disagree. `interplay <command> --help` says th
 
 def cli_reference(app: typer.Typer, name: str = "interplay") -> str:
     """The reference of every command of ``app``, in markdown."""
-    root = typer.main.get_command(app)
+    return command_reference(typer.main.get_command(app), name)
+
+
+def command_reference(root: Any, name: str = "interplay") -> str:
+    """The reference of ``root``, the click command typer built: the running command line's own,
+    ``ctx.find_root().command``, so that the command writing it need not import the app."""
     context = typer.Context(root, info_name=name)
     sections = [HEADER, *_sections(root, context)]
     return "\n".join(sections).rstrip("\n") + "\n"

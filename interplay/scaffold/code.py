@@ -1,27 +1,25 @@
 """The code of a new domain, from the templates in ``interplay/scaffold/templates/new_domain``.
 
 Templates are ``string.Template`` files (``$name``); what repeats per step is a template of its
-own. The output is what ``ruff format`` and ruff's import sorting would leave unchanged, so that
-the generated domain passes ``make lint`` as it is.
+own. Imports are listed as each file needs them, one line per module in no special order, and
+calls are written on one line: ``interplay.scaffold.project.tidy`` has ruff sort and lay them
+out. Only the text ruff leaves alone is wrapped here: docstrings and the generating command.
 """
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import types
 import typing
 from collections import defaultdict
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from interplay.scaffold.plan import DomainPlan, StepNames
+from interplay.scaffold.plan import DomainPlan, StepNames, camel
 
 TEMPLATES = Path(__file__).parent / "templates" / "new_domain"
-FIRST_PARTY = ("domains", "interplay", "messaging", "orchestrators")
-LINE_LENGTH = 100
+LINE_LENGTH = 100  # the project's (pyproject.toml), for the docstrings written here
 
 Imports = dict[str, set[str]]  # module -> names imported from it
 
@@ -47,8 +45,6 @@ def render_domain(plan: DomainPlan) -> dict[str, str]:
 
 
 def _plan_values(plan: DomainPlan) -> dict[str, str]:
-    from interplay.scaffold.plan import camel
-
     journal = camel(plan.name) + "Journal"
     return {
         "domain": plan.name,
@@ -108,7 +104,7 @@ def _events(plan: DomainPlan, values: dict[str, str]) -> str:
         "events.py",
         {
             **values,
-            "imports": import_block(imports),
+            "imports": import_lines(imports),
             "completed_fields": references,
             "step_contracts": "\n".join(contracts),
         },
@@ -130,7 +126,7 @@ def _services(plan: DomainPlan, values: dict[str, str]) -> str:
         name for step in plan.steps for name in (step.command, step.recorded, step.undo)
     )
     imports["orchestrators"].add("Refused")
-    names = {"imports": import_block(imports), "step_methods": "\n".join(methods)}
+    names = {"imports": import_lines(imports), "step_methods": "\n".join(methods)}
     return _fill("services.py", {**values, **names})
 
 
@@ -143,7 +139,7 @@ def _container(plan: DomainPlan, values: dict[str, str]) -> str:
     imports[f"domains.{plan.name}.workflow"].add("workflows")
     imports["orchestrators"].add("Domain")
     imports["orchestrators.state.database"].update(("Database", "create_tables"))
-    return _fill("container.py", {**values, "imports": import_block(imports)})
+    return _fill("container.py", {**values, "imports": import_lines(imports)})
 
 
 def _workflow(plan: DomainPlan, values: dict[str, str]) -> str:
@@ -158,25 +154,12 @@ def _workflow(plan: DomainPlan, values: dict[str, str]) -> str:
     )
     imports[plan.trigger.__module__].add(plan.trigger.__name__)
     imports["orchestrators"].update(("Step", "Workflow"))
-    calls = [
-        call(
-            "Step",
-            [
-                f'"{step.step}"',
-                f'service="{values["service"]}"',
-                f"command={step.command}",
-                f"compensation={step.undo}",
-            ],
-            indent=8,
-        )
+    steps = ", ".join(
+        f'Step("{step.step}", service="{values["service"]}", command={step.command}, '
+        f"compensation={step.undo})"
         for step in plan.steps
-    ]
-    one_line = f"    steps=({calls[0].strip()}),"
-    if len(calls) == 1 and "\n" not in calls[0] and len(one_line) <= LINE_LENGTH:
-        steps = one_line  # ruff keeps a one-element tuple on one line when it fits
-    else:
-        steps = "    steps=(\n" + "\n".join(calls) + "\n    ),"
-    return _fill("workflow.py", {**values, "imports": import_block(imports), "steps": steps})
+    ) + ("," if len(plan.steps) == 1 else "")  # a tuple of one
+    return _fill("workflow.py", {**values, "imports": import_lines(imports), "steps": steps})
 
 
 def _tests(plan: DomainPlan, values: dict[str, str]) -> str:
@@ -206,7 +189,7 @@ def _tests(plan: DomainPlan, values: dict[str, str]) -> str:
     )
     imports["orchestrators.state.database"].add("Database")
     names = {
-        "imports": import_block(imports),
+        "imports": import_lines(imports),
         "command_builders": builders.rstrip("\n"),
         "first": first.step,
         "first_command": f"{first.step}_command",
@@ -237,48 +220,15 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return Template(text).substitute(values)
 
 
-def call(function: str, arguments: list[str], *, indent: int) -> str:
-    """``function(arguments),`` laid out as ``ruff format`` does at ``indent``."""
-    pad = " " * indent
-    flat = f"{pad}{function}({', '.join(arguments)}),"
-    if len(flat) <= LINE_LENGTH:
-        return flat
-    hanging = f"{pad}    {', '.join(arguments)}"
-    if len(hanging) <= LINE_LENGTH:
-        return f"{pad}{function}(\n{hanging}\n{pad}),"
-    listed = "".join(f"{pad}    {argument},\n" for argument in arguments)
-    return f"{pad}{function}(\n{listed}{pad}),"
-
-
-def import_block(imports: Imports) -> str:
-    """``from x import y`` lines in ruff's (isort's) sections and order."""
-    sections: dict[int, list[str]] = defaultdict(list)
-    plain: dict[int, list[str]] = defaultdict(list)
-    for module in sorted(imports):
-        top = module.split(".")[0]
-        section = 0 if top in sys.stdlib_module_names else 2 if top in FIRST_PARTY else 1
-        names = imports[module] - {""}
-        if "" in imports[module]:
-            plain[section].append(f"import {module}")
-        if names:
-            sections[section].append(_from_import(module, names))
-    for section, lines in plain.items():
-        sections[section][:0] = lines  # `import x` before `from x import y`, as isort does
-    return "\n\n".join("\n".join(sections[s]) for s in sorted(sections))
-
-
-def _from_import(module: str, names: set[str]) -> str:
-    # isort's order by type: CONSTANTS, then Classes, then functions and modules.
-    def rank(name: str) -> tuple[int, str]:
-        kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
-        return kind, name.lower()
-
-    ordered = sorted(names, key=rank)
-    flat = f"from {module} import {', '.join(ordered)}"
-    if len(flat) <= LINE_LENGTH:
-        return flat
-    listed = "".join(f"    {name},\n" for name in ordered)
-    return f"from {module} import (\n{listed})"
+def import_lines(imports: Imports) -> str:
+    """One ``import`` line per module, for ruff to sort into sections and wrap."""
+    lines = []
+    for module, names in sorted(imports.items()):
+        if "" in names:
+            lines.append(f"import {module}")
+        if names - {""}:
+            lines.append(f"from {module} import {', '.join(sorted(names - {''}))}")
+    return "\n".join(lines)
 
 
 def type_source(annotation: Any, imports: Imports) -> str:

@@ -6,7 +6,8 @@ domain (``notifications``) gets a copy that names the new one right after it: a 
 a Prometheus target, ``NOTIFICATIONS_PASSWORD=...``, the ``## @param`` lines of the Helm
 values). Comments other than ``## @param`` are left alone. A file where that cannot be done is
 reported with the lines to add by hand. What is generated from the registry (the broker's
-``definitions.json``, ``docs/asyncapi.yaml``) is generated again.
+``definitions.json``, ``docs/asyncapi.yaml``, the reference docs) is generated again, so that the
+tests comparing them with the code pass with the new domain in it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ GENERATED = {  # documents generated from the registry, and the command that wri
     Path("deploy/rabbitmq/definitions.json"): "broker definitions --without-passwords "
     "--no-storefront -o deploy/rabbitmq/definitions.json",
     Path("docs/asyncapi.yaml"): "asyncapi -o docs/asyncapi.yaml",
+    Path("docs/reference"): "docs --output docs/reference",
 }
 DEPLOY_FILES = (
     COMPOSE,

@@ -1,4 +1,4 @@
-"""``interplay new-domain``: a new domain folder from the template, registered and deployed.
+"""What ``interplay new-domain`` is asked for, checked and named: a ``DomainPlan``.
 
 The names come from the step names and one entity (the first step unless given): for billing on
 ``payments.payment.captured`` with steps ``invoice,send`` the commands are ``InvoiceOrder``
@@ -9,29 +9,25 @@ an ``Undo…`` compensation, and the outcomes are ``InvoiceSent`` (``billing.inv
 Example::
 
     plan = plan_domain("billing", "payments.payment.captured", ["invoice", "send"], catalog)
-    written = scaffold(Path("."), plan)
+    written = scaffold(Path("."), plan)  # interplay.scaffold.project
+
+``code`` turns a plan into source text and ``project`` writes it into the project (``deploy``
+adds the domain to the deploy files): both import the plan, and the plan imports neither.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
-from interplay.scaffold.code import LINE_LENGTH, render_domain
 from messaging.contracts import Event
 from orchestrators import Pattern
 
 MAX_NAME = 16  # names end up in class names, routing keys and lines of at most 100 characters
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
-REGISTRY = Path("domains/registry.py")
-DOMAINS_BODY = re.compile(r"^(DOMAINS: dict\[str, Domain\] = \{\n)(.*?)(?=\n\}$)", re.M | re.S)
 IRREGULAR_PAST = {
     "bid": "bid", "build": "built", "buy": "bought", "cut": "cut", "drop": "dropped",
     "find": "found", "get": "got", "give": "given", "hold": "held", "keep": "kept",
@@ -47,6 +43,7 @@ class ScaffoldError(Exception):
 
 
 def camel(snake: str) -> str:
+    """``payment_captured`` -> ``PaymentCaptured``: a snake_case name as a class name."""
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
@@ -195,67 +192,3 @@ def _check_name(what: str, name: str) -> None:
             f"{what} {name!r} must be snake_case (a-z, 0-9, _), at most {MAX_NAME} characters, "
             "and not a Python keyword"
         )
-
-
-def register(registry: str, name: str) -> str:
-    """``domains/registry.py`` with ``name`` imported and in the ``DOMAINS`` tuple."""
-    imports = re.findall(r"^from domains\.(\w+)\.container import domain as \1$", registry, re.M)
-    body = DOMAINS_BODY.search(registry)
-    members_match = re.search(r"for domain in \(([^)]*)\)", body.group(2)) if body else None
-    if not imports or body is None or members_match is None:
-        raise ScaffoldError(f"{REGISTRY} no longer looks as expected: register {name} by hand")
-    members = [m.strip() for m in members_match.group(1).split(",") if m.strip()] + [name]
-    registry = registry[: body.start(2)] + _domains_body(members) + registry[body.end(2) :]
-    line = f"from domains.{name}.container import domain as {name}"
-    module_lines = [f"from domains.{m}.container import domain as {m}" for m in imports]
-    anchor = next((text for text in module_lines if text > line), None)
-    if anchor is None:
-        return registry.replace(module_lines[-1], f"{module_lines[-1]}\n{line}", 1)
-    return registry.replace(anchor, f"{line}\n{anchor}", 1)
-
-
-def _domains_body(members: list[str]) -> str:
-    """The comprehension as ``ruff format`` lays it out, on as few lines as fit."""
-    flat = f"    domain.name: domain for domain in ({', '.join(members)})"
-    if len(flat) <= LINE_LENGTH:
-        return flat
-    split = f"    domain.name: domain\n    for domain in ({', '.join(members)})"
-    if len(split.splitlines()[1]) <= LINE_LENGTH:
-        return split
-    listed = "".join(f"        {member},\n" for member in members)
-    return f"    domain.name: domain\n    for domain in (\n{listed}    )"
-
-
-def scaffold(root: Path, plan: DomainPlan) -> list[Path]:
-    """Write the domain's files and its unit tests under ``root`` and register it there."""
-    registry = root / REGISTRY
-    if not registry.is_file():
-        raise ScaffoldError(f"{registry} is missing: run new-domain from the project's root")
-    folder = root / "domains" / plan.name
-    if folder.exists():
-        raise ScaffoldError(f"{folder} exists already")
-    files = render_domain(plan)
-    registered = register(registry.read_text(), plan.name)
-    written = []
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        written.append(path)
-    registry.write_text(registered)
-    return [*written, registry]
-
-
-def tidy(root: Path, paths: Sequence[Path]) -> bool:
-    """Sort imports and format ``paths`` with the project's ruff, when it is installed.
-
-    The templates are laid out as ruff would lay them out; this only matters for long names.
-    False when there is no ruff to run.
-    """
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    if ruff is None:
-        return False
-    files = [str(path) for path in paths]
-    for arguments in (["check", "--fix", "--select", "I", "--quiet"], ["format", "--quiet"]):
-        subprocess.run([ruff, *arguments, *files], cwd=root, check=False, capture_output=True)
-    return True

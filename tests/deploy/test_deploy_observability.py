@@ -10,6 +10,7 @@ import yaml
 from tests.deploy.deploy_harness import (
     DASHBOARD,
     DEPLOY,
+    DOMAINS,
     PROMETHEUS_CONFIG,
     RULE_TESTS,
     RULES,
@@ -103,9 +104,7 @@ def test_scrape_config_covers_every_domain_and_both_rabbitmq_endpoints() -> None
         for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
     }
     targets = {t for c in jobs["interplay"]["static_configs"] for t in c["targets"]}
-    assert targets == {
-        f"{d}:9464" for d in ("orders", "payments", "inventory", "shipping", "notifications")
-    }
+    assert targets == {f"{domain}:9464" for domain in DOMAINS}
     assert jobs["rabbitmq"]["metrics_path"] == "/metrics"
     assert jobs["rabbitmq-per-object"]["metrics_path"] == "/metrics/per-object"
     for job in ("rabbitmq", "rabbitmq-per-object"):

@@ -1,18 +1,23 @@
 """``interplay new-domain`` end to end: billing, generated in a copy of the project, passes the
 project's own checks, runs with the other domains and publishes its outcome for an order.
 
-The copy holds the files git does not ignore; every command runs in it with ``PYTHONPATH`` on
-it, so the copy's registry (with billing) is the one that runs.
+The promise is zero hand edits: in the copy, with billing in it, the whole unit suite and the
+end-to-end system test pass as they are. The copy holds the files git does not ignore; every
+command runs in it with ``PYTHONPATH`` on it, so the copy's registry (with billing) is the one
+that runs, on this checkout's installed dependencies (an install of its own would take minutes).
+What the test needs (git, ruff) missing is a skip on a laptop and a failure in CI.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -32,27 +37,66 @@ STEPS = ("--steps", "invoice,send")
 GENERATED = ("domains/billing", "tests/unit/domains/test_billing_services.py")
 
 
+def need(tool: str) -> str:
+    """The path of ``tool``; a failure in CI when it is missing, a skip elsewhere."""
+    found = shutil.which(tool, path=str(BIN)) or shutil.which(tool)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{tool} is missing: CI must check new-domain end to end")
+        pytest.skip(f"{tool} is missing")
+    return found
+
+
 def interplay(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     return run(project, sys.executable, "-c", "from interplay.cli import app; app()", *arguments)
 
 
-def run(project: Path, *command: str | Path) -> subprocess.CompletedProcess[str]:
+def run(
+    project: Path, *command: str | Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": str(project), "COLUMNS": "200"}
+    environment.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(
         [str(part) for part in command],
         cwd=project,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
 
+def pytest_in(project: Path, *arguments: str, timeout: float) -> set[str]:
+    """Run the copy's own tests, which must pass; the ids of those that passed."""
+    report = project / f"report-{len(list(project.glob('report-*.xml')))}.xml"
+    ran = run(
+        project,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+        *arguments,
+        timeout=timeout,
+    )
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
+    cases = ElementTree.parse(report).getroot().iter("testcase")
+    passed = {
+        f"{case.get('classname')}::{case.get('name')}"
+        for case in cases
+        if not any(child.tag in ("failure", "error", "skipped") for child in case)
+    }
+    return passed
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    git, _ = need("git"), need("ruff")
     copy = tmp_path_factory.mktemp("project")
-    listing = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    listing = [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     listed = subprocess.run(listing, cwd=ROOT, capture_output=True, check=True)
     for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
@@ -80,21 +124,33 @@ def test_the_domain_is_written_registered_and_deployed(project: Path) -> None:
     assert "address: billing.invoice.sent" in (project / "docs/asyncapi.yaml").read_text()
 
 
-def test_the_generated_unit_tests_pass(project: Path) -> None:
-    tests = run(
-        project, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", GENERATED[1]
-    )
+def test_the_whole_unit_suite_passes_with_billing_in_it_unedited(project: Path) -> None:
+    passed = pytest_in(project, "tests/unit", timeout=300)
 
-    assert tests.returncode == 0, tests.stdout
-    assert "5 passed" in tests.stdout
+    billing_services = {case for case in passed if "test_billing_services" in case}
+    assert len(billing_services) == 5
+    billing_workflow = {re.sub(r"\[.*", "", case) for case in passed if "[billing." in case}
+    assert billing_workflow == {
+        "tests.unit.test_workflows::test_every_workflow_completes_from_each_of_its_triggers",
+        "tests.unit.test_workflows::test_every_step_can_fail_and_be_compensated",
+    }
+    assert any("test_workflows" in case and "[billing]" in case for case in passed)
+    assert any("test_reference_docs" in case for case in passed)
+
+
+def test_the_end_to_end_system_test_passes_in_the_copy_unedited(project: Path) -> None:
+    passed = pytest_in(project, "tests/e2e/test_system.py", timeout=600)
+
+    assert any("test_every_flow_produces_exactly_its_events" in case for case in passed)
+    assert len(passed) >= 6
 
 
 def test_the_generated_code_passes_ruff_and_strict_mypy(project: Path) -> None:
     paths = (*GENERATED, "domains/registry.py")
     for check in (["check"], ["format", "--check"]):
-        linted = run(project, BIN / "ruff", *check, *paths)
+        linted = run(project, need("ruff"), *check, *paths)
         assert linted.returncode == 0, linted.stdout + linted.stderr
-    typed = run(project, BIN / "mypy", *paths)
+    typed = run(project, need("mypy"), *paths)
     assert typed.returncode == 0, typed.stdout
 
 

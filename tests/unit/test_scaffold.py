@@ -14,11 +14,13 @@ from domains.payments.events import PaymentCaptured
 from interplay.cli.contracts import event_catalog
 from interplay.scaffold.code import render_domain
 from interplay.scaffold.deploy import clone_entries
-from interplay.scaffold.plan import ScaffoldError, past_tense, plan_domain, register
+from interplay.scaffold.plan import ScaffoldError, past_tense, plan_domain
+from interplay.scaffold.project import register, scaffold, tidy
 from orchestrators import Pattern
 
 CATALOG = event_catalog()
-HOWTO = Path(__file__).parents[2] / "docs" / "howto" / "add-a-domain.md"
+ROOT = Path(__file__).parents[2]
+HOWTO = ROOT / "docs" / "howto" / "add-a-domain.md"
 EXISTING = ["orders", "payments"]
 
 
@@ -71,14 +73,43 @@ def test_every_command_takes_the_order_id_and_what_the_trigger_carries() -> None
     assert 'message_type: ClassVar[str] = "billing.invoice.sent"' in events
 
 
-def test_the_howto_shows_the_code_the_generator_writes() -> None:
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project root with what ``scaffold`` and ``tidy`` read: the registry and ruff's settings."""
+    for name in ("pyproject.toml", "domains/registry.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    return tmp_path
+
+
+def test_the_howto_shows_the_code_the_generator_writes(project: Path) -> None:
     plan = plan_domain("billing", "payments.payment.captured", ["invoice", "send"], CATALOG)
-    generated = "\n".join(render_domain(plan).values())
+    written = scaffold(project, plan)
+    assert tidy(project, written)
+    generated = "\n".join(path.read_text() for path in written)
     blocks = re.findall(r"```python\n(.*?)```", HOWTO.read_text(), re.S)
 
     assert len(blocks) == 3
     for block in blocks:
         assert block in generated
+
+
+@pytest.mark.parametrize("steps", [["invoice"], ["invoice", "send", "remind"]])
+def test_the_written_domain_is_laid_out_as_ruff_wants_it(project: Path, steps: list[str]) -> None:
+    plan = plan_domain("billing", "orders.order.cancelled", steps, CATALOG)
+    written = scaffold(project, plan)
+    assert tidy(project, written)
+
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    for check in (["check", "--select", "I,E,F,W"], ["format", "--check"]):
+        linted = subprocess.run(
+            [ruff, *check, *map(str, written)],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert linted.returncode == 0, linted.stdout
 
 
 REGISTRY = '''"""The domains."""
@@ -93,29 +124,25 @@ DOMAINS: dict[str, Domain] = {
 '''
 
 
-def test_registering_adds_the_import_in_order_and_the_domain_last() -> None:
+def test_registering_imports_the_domain_and_puts_it_last() -> None:
     registered = register(REGISTRY, "billing")
 
-    assert registered.splitlines()[2] == "from domains.billing.container import domain as billing"
+    assert "from domains.billing.container import domain as billing\n" in registered
     assert "    domain.name: domain for domain in (orders, payments, billing)\n}" in registered
 
 
-@pytest.mark.parametrize("added", [1, 3], ids=["domains on one line", "one per line"])
-def test_the_registry_stays_as_ruff_format_lays_it_out(added: int) -> None:
-    registered = (Path(__file__).parents[2] / "domains" / "registry.py").read_text()
+@pytest.mark.parametrize("added", [1, 4], ids=["one", "enough to need a line each"])
+def test_a_registry_ruff_has_laid_out_takes_more_domains(project: Path, added: int) -> None:
+    registry = project / "domains" / "registry.py"
+    before = registry.read_text().count("from domains.")
     for number in range(added):
-        registered = register(registered, f"domain{number:02}")
+        registry.write_text(register(registry.read_text(), f"domain{number:02}"))
+        assert tidy(project, [registry])
 
-    ruff = Path(sys.executable).with_name("ruff")
-    formatted = subprocess.run(
-        [str(ruff), "format", "--line-length", "100", "-"],
-        input=registered,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert formatted.stdout == registered
-    assert ("\n        domain00,\n" in registered) == (added == 3)
+    registered = registry.read_text()
+    imports = [line for line in registered.splitlines() if line.startswith("from domains.")]
+    assert imports == sorted(imports) and len(imports) == before + added
+    assert register(registered, "domain99").count(" domain99") == 2  # imported, and in DOMAINS
 
 
 COMPOSE = """services:
