@@ -36,8 +36,8 @@ from messaging.consumer import Delivery, QueueConsumer
 from messaging.contracts import MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.topology import QueueOptions, Topology
 
 DOMAIN = "depot"

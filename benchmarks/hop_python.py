@@ -28,8 +28,8 @@ from benchmarks.common import ParcelScanned, recording_metrics, scanned
 from messaging.consumer import Delivery, QueueConsumer
 from messaging.contracts import MessageCatalog
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.metrics import Hop
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels
+from messaging.publisher import Publisher
 
 HOPS = 5000
 REPETITIONS = 7

@@ -20,8 +20,8 @@ from messaging.consumer import Delivery, Handler, QueueConsumer
 from messaging.contracts import Event, MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
-from messaging.metrics import Hop
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels
+from messaging.publisher import Publisher
 from messaging.topology import QueueOptions, Topology
 
 DOMAIN = "chain"

@@ -28,8 +28,8 @@ from interplay.settings import Settings
 from interplay.supervisor import System
 from messaging.broker import Broker, BrokerSettings
 from messaging.envelope import Envelope
-from messaging.metrics import Hop
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels
+from messaging.publisher import Publisher
 from messaging.topology import Topology
 from orchestrators import Pattern, Workflow
 

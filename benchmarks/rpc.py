@@ -35,8 +35,8 @@ from messaging.consumer import QueueConsumer
 from messaging.contracts import Command, MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.rpc import CommandHandler, RpcClient, RpcServer
 from messaging.topology import DIRECT_REPLY_TO, QueueOptions, Topology, rpc_queue
 

@@ -45,3 +45,4 @@ class SilentMetrics(Metrics):
         self.compensations = silent
         self.dead_letters = silent
         self.publish_errors = silent
+        self.rpc_replies_unmatched = silent

@@ -20,15 +20,13 @@ from typing import Protocol
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from prometheus_client import Counter, Histogram
 
 from messaging.broker import holds_consumer
 from messaging.contracts import Contract, MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
 from messaging.errors import AlreadyHandled, InvalidMessage, RejectReason
-from messaging.metrics import MESSAGING_SYSTEM, Hop, Metrics, Outcome
-from messaging.publisher import Labels
+from messaging.metrics import ConsumedHop, ConsumerMetrics, Hop, Labels, Metrics, Outcome
 from messaging.retries import Retries, failures_of
 
 log = logging.getLogger(__name__)
@@ -61,29 +59,6 @@ class HandledMessages(Protocol):
     async def seen(self, message_id: str, queue: str) -> bool: ...
 
     async def record(self, envelope: Envelope, queue: str, received_at: float) -> None: ...
-
-
-class _HopMetrics:
-    """The metric children of one (queue, message type), bound once."""
-
-    __slots__ = ("consumed", "handling", "latency")
-
-    def __init__(self, metrics: Metrics, queue: str, labels: Labels, hop: Hop, message_type: str):
-        hop_labels = (
-            MESSAGING_SYSTEM,
-            queue,
-            labels.domain,
-            labels.service,
-            labels.pattern,
-            hop.value,
-            message_type,
-        )
-        self.latency: Histogram = metrics.hop_latency.labels(*hop_labels)
-        self.handling: Histogram = metrics.handling_duration.labels(*hop_labels)
-        self.consumed: dict[Outcome, Counter] = {
-            outcome: metrics.messages_consumed.labels("process", *hop_labels, outcome.value)
-            for outcome in Outcome
-        }
 
 
 class QueueConsumer:
@@ -120,7 +95,7 @@ class QueueConsumer:
         # The handler writes the inbox record in the transaction of its own work: one
         # transaction per message instead of two.
         self.records = inbox is not None and not handler_records
-        self._hop_metrics: dict[str, _HopMetrics] = {}
+        self.recorded = ConsumerMetrics(metrics, queue.name, labels, hop)
         self._tag: ConsumerTag | None = None
 
     async def start(self) -> None:
@@ -151,7 +126,7 @@ class QueueConsumer:
             await self._dead_letter(message, invalid.reason, invalid.detail, message.type)
             return
         envelope = delivery.envelope
-        hop = self._metrics_for(envelope.type)
+        hop = self.recorded.of(envelope.type)
         hop.latency.observe(max(0.0, received - envelope.time.timestamp()))
         try:
             if self.deduplicate and await self._handled_before(envelope):
@@ -185,7 +160,7 @@ class QueueConsumer:
         message: AbstractIncomingMessage,
         envelope: Envelope,
         error: Exception,
-        hop: _HopMetrics,
+        hop: ConsumedHop,
     ) -> None:
         """Retry with backoff while attempts last, then dead-letter with the reason."""
         failures = failures_of(message) + 1
@@ -251,14 +226,7 @@ class QueueConsumer:
             return
         # Unknown types share one label value so that garbage cannot blow up cardinality.
         known = message_type if message_type and message_type in self.catalog else "unknown"
-        self._metrics_for(known).consumed[Outcome.DEAD_LETTERED].inc()
-
-    def _metrics_for(self, message_type: str) -> _HopMetrics:
-        hop = self._hop_metrics.get(message_type)
-        if hop is None:
-            hop = _HopMetrics(self.metrics, self.queue.name, self.labels, self.hop, message_type)
-            self._hop_metrics[message_type] = hop
-        return hop
+        self.recorded.of(known).consumed[Outcome.DEAD_LETTERED].inc()
 
 
 async def _ack(message: AbstractIncomingMessage) -> None:

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 from aiormq.exceptions import ChannelInvalidStateError
-from prometheus_client import Counter
 
 from messaging.contracts import Contract
 from messaging.envelope import Envelope
 from messaging.errors import PublishFailed, Unroutable
-from messaging.metrics import MESSAGING_SYSTEM, Hop, Metrics
+from messaging.metrics import Hop, Labels, Metrics, PublisherMetrics, PublishErrorReason
+
+# ``Labels`` lives in ``messaging.metrics``; re-exported for the imports not yet moved there.
+__all__ = ["Labels", "Publisher"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Labels:
-    """Who is publishing or consuming: the constant labels of a process's component."""
-
-    domain: str
-    service: str
-    pattern: str
 
 
 class Publisher:
@@ -58,7 +50,7 @@ class Publisher:
         self.metrics = metrics
         self.labels = labels
         self.hop = hop
-        self._sent: dict[tuple[str, str], Counter] = {}
+        self.recorded = PublisherMetrics(metrics, labels, hop, self.destination)
         self._unrouted: set[str] = set()
 
     async def publish(
@@ -108,39 +100,17 @@ class Publisher:
                 if envelope.type not in self._unrouted:
                     self._unrouted.add(envelope.type)
                     log.info("no queue subscribes to %s yet; it was published to no one", key)
-                self._sent_counter(key, envelope.type).inc()
+                self.recorded.sent(key, envelope.type).inc()
                 return
-            self._error("unroutable")
+            self.recorded.errors[PublishErrorReason.UNROUTABLE].inc()
             raise Unroutable(f"no queue is bound to {self.exchange.name!r} for {key!r}") from error
         except DeliveryError as error:
-            self._error("nacked")
+            self.recorded.errors[PublishErrorReason.NACKED].inc()
             raise PublishFailed(f"broker nacked {envelope.type} to {key!r}") from error
         except aiormq.exceptions.ChannelAccessRefused as error:
-            self._error("refused")
+            self.recorded.errors[PublishErrorReason.REFUSED].inc()
             log.error(
                 "broker refused publish of %s with routing key %r: %s", envelope.type, key, error
             )
             raise PublishFailed(f"broker refused {key!r}: {error}") from error
-        self._sent_counter(key, envelope.type).inc()
-
-    def _sent_counter(self, routing_key: str, message_type: str) -> Counter:
-        destination = self.destination or routing_key  # the default exchange: the queue's name
-        counter = self._sent.get((destination, message_type))
-        if counter is None:
-            counter = self.metrics.messages_sent.labels(
-                "publish",
-                MESSAGING_SYSTEM,
-                destination,
-                self.labels.domain,
-                self.labels.service,
-                self.labels.pattern,
-                self.hop.value,
-                message_type,
-            )
-            self._sent[(destination, message_type)] = counter
-        return counter
-
-    def _error(self, reason: str) -> None:
-        self.metrics.publish_errors.labels(
-            self.labels.domain, self.labels.service, self.hop.value, reason
-        ).inc()
+        self.recorded.sent(key, envelope.type).inc()

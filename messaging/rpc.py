@@ -25,7 +25,6 @@ from typing import Any, cast
 
 import aiormq
 from aio_pika.abc import AbstractRobustChannel
-from prometheus_client import Histogram
 from pydantic import BaseModel, ValidationError
 
 from messaging.broker import holds_consumer
@@ -40,8 +39,8 @@ from messaging.errors import (
     RpcError,
     RpcTimeout,
 )
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics, RpcClientMetrics
+from messaging.publisher import Publisher
 from messaging.topology import DIRECT_REPLY_TO
 
 log = logging.getLogger(__name__)
@@ -88,8 +87,8 @@ class RpcClient:
         self.requests = Publisher(
             channel, channel.default_exchange, metrics, labels, Hop.RPC_REQUEST
         )
+        self.recorded = RpcClientMetrics(metrics, labels)
         self._pending: dict[str, asyncio.Future[RpcReply]] = {}
-        self._round_trips: dict[tuple[str, str, str], Histogram] = {}
         self._reply_tag: str | None = None
         self._replies_on: aiormq.abc.AbstractChannel | None = None  # where replies are consumed
         self._resuming = asyncio.Lock()
@@ -145,7 +144,7 @@ class RpcClient:
             outcome = "ok" if reply.ok else "failed"
         finally:
             self._pending.pop(envelope.message_id, None)
-            self._round_trip(queue, command.message_type, outcome).observe(
+            self.recorded.round_trip(queue, command.message_type, outcome).observe(
                 time.perf_counter() - started
             )
         if reply.ok:
@@ -207,8 +206,7 @@ class RpcClient:
         future = self._pending.get(request_id) if isinstance(request_id, str) else None
         if future is None or future.done():
             # Late (after its timeout) or unknown: it changes nothing, but it is counted.
-            labels = (self.labels.domain, self.labels.service, Hop.RPC_REPLY.value)
-            self.metrics.publish_errors.labels(*labels, "late_or_unknown_reply").inc()
+            self.recorded.unmatched_replies.inc()
             log.info("ignored a reply to unknown or expired request %r", request_id)
             return
         try:
@@ -217,17 +215,6 @@ class RpcClient:
             future.set_exception(
                 RemoteFailure("InvalidReply", f"reply is not an RPC reply: {error}", business=False)
             )
-
-    def _round_trip(self, queue: str, message_type: str, outcome: str) -> Histogram:
-        key = (queue, message_type, outcome)
-        histogram = self._round_trips.get(key)
-        if histogram is None:
-            service = queue.split(".")[1] if queue.count(".") >= 2 else queue
-            histogram = self.metrics.rpc_round_trip.labels(
-                self.labels.domain, service, self.labels.pattern, message_type, outcome
-            )
-            self._round_trips[key] = histogram
-        return histogram
 
 
 class RpcServer:

@@ -24,8 +24,8 @@ from interplay.load.sample_orders import (
 )
 from messaging.broker import Broker, BrokerSettings
 from messaging.envelope import Envelope
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.topology import QueueOptions, Topology
 
 # The paths and order() live in interplay.load.sample_orders (load uses them too); tests take

@@ -20,8 +20,8 @@ from interplay.settings import Settings
 from messaging.broker import Broker
 from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage, PublishFailed
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.topology import Topology
 
 console = Console(soft_wrap=True)

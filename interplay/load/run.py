@@ -29,8 +29,8 @@ from interplay.load.sample_orders import PATHS, UNREACHABLE, order
 from messaging.broker import Broker, BrokerSettings
 from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.topology import QueueOptions, Topology
 
 SOURCE = "interplay-load"

@@ -72,6 +72,7 @@ CONTRACT_FAMILIES = (
     "interplay_compensations_total",
     "interplay_dead_letters_total",
     "interplay_publish_errors_total",
+    "interplay_rpc_replies_unmatched_total",
 )
 
 

@@ -32,6 +32,7 @@ INTERPLAY_METRICS = {
     "interplay_compensations_total",
     "interplay_dead_letters_total",
     "interplay_publish_errors_total",
+    "interplay_rpc_replies_unmatched_total",
 }
 # Read off a real broker's /metrics/per-object (rabbitmq_prometheus 3.10 and later).
 RABBITMQ_PER_QUEUE = {

@@ -33,8 +33,8 @@ from messaging.broker import Broker, BrokerSettings
 from messaging.dead_letters import REASON_HEADER
 from messaging.envelope import Envelope
 from messaging.errors import PublishFailed, RejectReason
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.topology import EVENTS_EXCHANGE, QueueOptions, Topology, inbox_queue
 from orchestrators import Pattern
 from tests.flows import EXPECTED_EVENTS, HAPPY, EventTap, order

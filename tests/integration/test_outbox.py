@@ -11,8 +11,8 @@ import pytest
 from domains.payments.events import PaymentFailed
 from messaging.broker import Broker
 from messaging.envelope import Envelope
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.topology import QueueOptions, Topology
 from orchestrators.state import outbox
 from orchestrators.state.database import Database
