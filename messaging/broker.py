@@ -11,13 +11,13 @@ import logging
 import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import cast
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractChannel, AbstractRobustChannel, AbstractRobustConnection
-from aiormq.exceptions import ChannelInvalidStateError
+from aio_pika.exceptions import ChannelInvalidStateError
 from yarl import URL
+
+from messaging import fast_path
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ async def holds_consumer(channel: AbstractChannel, consumer_tag: str | None) -> 
         underlay = await asyncio.wait_for(channel.get_underlay_channel(), 1.0)
     except (ChannelInvalidStateError, TimeoutError):
         return False
-    return not underlay.is_closed and consumer_tag in cast(aiormq.Channel, underlay).consumers
+    return fast_path.consumes(underlay, consumer_tag)
 
 
 def _ssl_context(settings: BrokerSettings) -> ssl.SSLContext:

@@ -5,7 +5,8 @@ checked for size and validated against its contract, a message handled before is
 skipped (when the queue keeps an inbox), the handler awaited, the message recorded as handled
 and acked. A message that can never be processed (``InvalidMessage``) is dead-lettered with the
 reason at once; one whose handler fails is retried with backoff, then dead-lettered with the
-reason and the number of attempts. The consumer keeps serving the next message.
+reason and the number of attempts. The consumer keeps serving the next message. Acks go out
+by ``messaging.fast_path.ack``, which does not wait for the frame's write.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
+from messaging import fast_path
 from messaging.broker import holds_consumer
 from messaging.contracts import Contract, MessageCatalog
 from messaging.dead_letters import DeadLetters
@@ -130,7 +132,7 @@ class QueueConsumer:
         hop.latency.observe(max(0.0, received - envelope.time.timestamp()))
         try:
             if self.deduplicate and await self._handled_before(envelope):
-                await _ack(message)
+                await fast_path.ack(message)
                 hop.consumed[Outcome.DUPLICATE].inc()
                 return
             await self.handler(delivery)
@@ -138,7 +140,7 @@ class QueueConsumer:
                 assert self.inbox is not None
                 await self.inbox.record(envelope, self.queue.name, received)
         except AlreadyHandled:
-            await _ack(message)
+            await fast_path.ack(message)
             hop.consumed[Outcome.DUPLICATE].inc()
             return
         except InvalidMessage as invalid:
@@ -147,7 +149,7 @@ class QueueConsumer:
         except Exception as error:
             await self._failed(message, envelope, error, hop)
             return
-        await _ack(message)
+        await fast_path.ack(message)
         hop.handling.observe(time.time() - received)
         hop.consumed[Outcome.ACKED].inc()
 
@@ -227,14 +229,3 @@ class QueueConsumer:
         # Unknown types share one label value so that garbage cannot blow up cardinality.
         known = message_type if message_type and message_type in self.catalog else "unknown"
         self.recorded.of(known).consumed[Outcome.DEAD_LETTERED].inc()
-
-
-async def _ack(message: AbstractIncomingMessage) -> None:
-    """``basic.ack``, queued behind the frames before it without waiting for the socket write.
-
-    ``message.ack()`` waits until the connection's writer has written the frame, a second task
-    switch per message (10-15 µs of an event hop's CPU). Waiting gives nothing: a written ack
-    may still be lost with the connection, and then the broker redelivers either way.
-    """
-    if message.delivery_tag is not None:
-        await message.channel.basic_ack(message.delivery_tag, wait=False)

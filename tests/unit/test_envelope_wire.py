@@ -1,5 +1,6 @@
 """The envelope on the wire: properties encoded as pamqp (and so aio-pika) writes them, ids,
-trace context."""
+trace context. This pins ``messaging.fast_path``: its encoder and ids must stay what pamqp and
+``uuid`` would give."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from pamqp.commands import Basic
 
-from messaging.envelope import Envelope, new_message_id
-from messaging.properties import EnvelopeProperties
+from messaging.envelope import Envelope
+from messaging.fast_path import EnvelopeProperties, new_message_id
 
 FLOW = Envelope.new_flow("orders.order.placed", "orders")
 REQUEST = FLOW.caused("payments.payment.authorise", "orders")
