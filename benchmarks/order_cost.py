@@ -1,7 +1,8 @@
 """What one happy order costs the whole system: CPU, SQL statements and transactions.
 
 Orders run one at a time through the system in this process (``OrderSystem``), after a few to
-warm up; a listener on every domain's engines counts statements by table and commits. Example::
+warm up; a listener on SQLAlchemy's engines counts each domain's statements by table, and its
+commits. Example::
 
     python -m benchmarks.order_cost orchestration 20
     python -m benchmarks.order_cost choreography 20
@@ -17,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 
 from benchmarks.order_system import OrderSystem
 from benchmarks.vhost import fresh_vhost
@@ -28,27 +29,38 @@ WARMUP = 3
 
 
 class StatementCount:
-    """Statements (by database, verb and table) and commits, over every engine of a system."""
+    """Statements (by database, verb and table) and commits, over every database of a system.
+
+    It listens on SQLAlchemy's ``Engine`` class, so that it sees every engine a ``Database``
+    runs statements on (the asyncio engine's and, for SQLite, the inline one) without asking
+    the ``Database`` for them; a statement is the database's whose file its engine opened.
+    """
 
     def __init__(self) -> None:
         self.statements: Counter[str] = Counter()
         self.commits = 0
+        self._names: dict[str, str] = {}
 
     def listen(self, system: System) -> None:
-        for database in system.databases:
-            name = Path(str(database.url.database)).stem
-            for engine in database.engines:
-                event.listen(engine, "before_cursor_execute", self._statement(name))
-                event.listen(engine, "commit", self._commit)
+        self._names = {
+            str(database.url.database): Path(str(database.url.database)).stem
+            for database in system.databases
+        }
+        event.listen(Engine, "before_cursor_execute", self._statement)
+        event.listen(Engine, "commit", self._commit)
 
-    def _statement(self, database: str) -> Any:
-        def count(*arguments: Any) -> None:
-            self.statements[f"{database}: {_verb_and_table(arguments[2])}"] += 1
+    def stop(self) -> None:
+        event.remove(Engine, "before_cursor_execute", self._statement)
+        event.remove(Engine, "commit", self._commit)
 
-        return count
+    def _statement(self, connection: Connection, *arguments: Any) -> None:
+        name = self._names.get(str(connection.engine.url.database))
+        if name is not None:
+            self.statements[f"{name}: {_verb_and_table(arguments[1])}"] += 1
 
-    def _commit(self, *_: Any) -> None:
-        self.commits += 1
+    def _commit(self, connection: Connection) -> None:
+        if str(connection.engine.url.database) in self._names:
+            self.commits += 1
 
 
 def _verb_and_table(sql: str) -> str:
@@ -76,6 +88,7 @@ async def measure(pattern: Pattern, orders: int) -> None:
                 await system.run_flow()
             await asyncio.sleep(0.5)  # the outbox relays mark what they sent
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            count.stop()
         finally:
             await system.stop()
     print(

@@ -11,7 +11,7 @@ timestamp has one-second resolution, hop latency needs microseconds), plus ``cau
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,10 +80,6 @@ class Envelope:
             schema_version=schema_version,
             traceparent=_traceparent(self.correlation_id),
         )
-
-    def restamped(self) -> Envelope:
-        """The same message sent again now (a replay keeps ids, gets a fresh timestamp)."""
-        return replace(self, time=datetime.now(UTC))
 
     def headers(self) -> dict[str, Any]:
         """The envelope's AMQP headers, CloudEvents names where they fit."""

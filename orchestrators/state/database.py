@@ -63,12 +63,6 @@ class Database:
         self._connection: Connection | None = None
         self._turn = asyncio.Lock()
 
-    @property
-    def engines(self) -> tuple[Engine, ...]:
-        """The engines statements run on, for event listeners (``benchmarks.order_cost``)."""
-        inline = () if self._inline is None else (self._inline,)
-        return (self.engine.sync_engine, *inline)
-
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[Statements]:
         """One transaction: committed when the block ends, rolled back when it raises."""
