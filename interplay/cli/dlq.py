@@ -22,7 +22,6 @@ from rich.text import Text
 from domains.registry import DOMAINS
 from interplay.operations.dead_letters import (
     MAX_PREFETCH,
-    DeadLetter,
     Selection,
     purge_dead_letters,
     read_dead_letters,
@@ -30,6 +29,7 @@ from interplay.operations.dead_letters import (
 )
 from interplay.settings import Settings
 from messaging.broker import Broker
+from messaging.dead_letters import DeadLetter
 from messaging.errors import RejectReason
 
 app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)

@@ -1,6 +1,7 @@
 """Dead letters you can work with: read them without taking them, replay them, purge them.
 
-Each domain's dead letters wait in ``<domain>.dead-letter`` (see ``messaging.dead_letters``).
+Each domain's dead letters wait in ``<domain>.dead-letter``; ``messaging.dead_letters`` writes
+them, reads why each is there (``DeadLetter``) and makes the copy a replay sends back.
 A ``DeadLetterQueue`` reads one of them on a channel of its own and holds what it read unacked:
 what is replayed or removed is acked, everything else goes back to the queue, in its order,
 when the channel closes. Nothing is taken off the queue by looking at it.
@@ -18,45 +19,19 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import DeliveryError
 from aiormq.exceptions import ChannelNotFoundEntity
 
 from messaging.broker import Broker
-from messaging.dead_letters import (
-    DETAIL_HEADER,
-    QUEUE_HEADER,
-    REASON_HEADER,
-    ROUTING_KEY_HEADER,
-    TIME_HEADER,
-)
+from messaging.dead_letters import DeadLetter, replay_copy
 from messaging.topology import dead_letter_queue
 
-REPLAYED_AT_HEADER = "x-interplay-replayed-at"
-REPLAYS_HEADER = "x-interplay-replays"  # how often the message was replayed from a DLQ
-
-# Headers that describe a past dead-lettering, not the message: a replay drops them, with every
-# ``x-interplay-*`` header (reasons, retry attempts), so that the message starts afresh.
-_INTERPLAY_PREFIX = "x-interplay-"
-_BROKER_DEATH_HEADERS = frozenset(
-    {
-        "x-death",
-        "x-first-death-exchange",
-        "x-first-death-queue",
-        "x-first-death-reason",
-        "x-last-death-exchange",
-        "x-last-death-queue",
-        "x-last-death-reason",
-        "x-delivery-count",  # set by quorum queues on redelivery
-    }
-)
 MAX_PREFETCH = 65_535  # AMQP's prefetch count is a short: at most this many held at once
 IDLE_SECONDS = 2.0  # a counted message that does not come this long is held by someone else
 RETURN_SECONDS = 5.0  # the longest a closing reader waits for its messages to be ready again
@@ -68,71 +43,6 @@ class DeadLetterQueueMissing(LookupError):
 
 class ReplayRefused(Exception):
     """A dead letter cannot be replayed; it stays in its dead-letter queue."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One message in a dead-letter queue, and why it is there.
-
-    ``reason`` is a ``RejectReason`` value when interplay dead-lettered it, or RabbitMQ's own
-    (``rejected``, ``expired``, ``delivery_limit``) from ``x-death`` when the queue did;
-    ``queue`` is where it came from, and where a replay sends it.
-    """
-
-    domain: str
-    delivery_tag: int
-    message_id: str | None
-    correlation_id: str | None
-    type: str | None
-    reason: str
-    detail: str
-    queue: str | None
-    routing_key: str | None
-    dead_lettered_at: datetime | None
-    replays: int
-    replayed_at: datetime | None
-    app_id: str | None
-    content_type: str | None
-    timestamp: datetime | None
-    headers: Mapping[str, Any]
-    body: bytes
-
-    @classmethod
-    def of(cls, domain: str, message: AbstractIncomingMessage) -> DeadLetter:
-        headers = dict(message.headers or {})
-        death = _latest_death(headers)
-        if REASON_HEADER in headers or not death:
-            reason = _text(headers.get(REASON_HEADER)) or "unknown"
-            detail = _text(headers.get(DETAIL_HEADER)) or ""
-            queue = _text(headers.get(QUEUE_HEADER))
-            routing_key = _text(headers.get(ROUTING_KEY_HEADER))
-            when = _time(headers.get(TIME_HEADER))
-        else:
-            reason = _text(death.get("reason")) or "unknown"
-            queue = _text(death.get("queue"))
-            detail = f"dead-lettered by RabbitMQ from {queue} ({reason})"
-            keys = death.get("routing-keys")
-            routing_key = _text(keys[0]) if isinstance(keys, list) and keys else None
-            when = _time(death.get("time"))
-        return cls(
-            domain=domain,
-            delivery_tag=message.delivery_tag or 0,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            reason=reason,
-            detail=detail,
-            queue=queue,
-            routing_key=routing_key,
-            dead_lettered_at=when,
-            replays=_count(headers.get(REPLAYS_HEADER)),
-            replayed_at=_time(headers.get(REPLAYED_AT_HEADER)),
-            app_id=message.app_id,
-            content_type=message.content_type,
-            timestamp=message.timestamp,
-            headers=headers,
-            body=message.body,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,55 +253,3 @@ async def _for_each_selected(
             return queue.depth
     except DeadLetterQueueMissing:
         return None  # the domain never ran here: it has no dead letters
-
-
-def replay_copy(message: AbstractIncomingMessage, replays: int, now: datetime) -> Message:
-    """The message as first sent: same ids and envelope, no dead-letter headers, counted."""
-    headers = {
-        name: value
-        for name, value in (message.headers or {}).items()
-        if not name.startswith(_INTERPLAY_PREFIX) and name not in _BROKER_DEATH_HEADERS
-    }
-    headers[REPLAYED_AT_HEADER] = now.isoformat()
-    headers[REPLAYS_HEADER] = replays
-    return Message(
-        message.body,
-        headers=headers,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=DeliveryMode.PERSISTENT,
-        priority=message.priority,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        app_id=message.app_id,
-        timestamp=message.timestamp,
-        reply_to=message.reply_to,
-    )
-
-
-def _latest_death(headers: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
-        return deaths[0]  # RabbitMQ keeps the most recent dead-lettering first
-    return None
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) and value else None
-
-
-def _time(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = _text(value)
-    try:
-        return _time(datetime.fromisoformat(text)) if text else None
-    except ValueError:
-        return None
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -25,8 +25,6 @@ from interplay.bootstrap import bootstrap
 from interplay.cli import app
 from interplay.cli import dlq as dlq_cli
 from interplay.operations.dead_letters import (
-    REPLAYS_HEADER,
-    DeadLetter,
     Selection,
     purge_dead_letters,
     read_dead_letters,
@@ -39,8 +37,10 @@ from messaging.dead_letters import (
     DETAIL_HEADER,
     QUEUE_HEADER,
     REASON_HEADER,
+    REPLAYS_HEADER,
     ROUTING_KEY_HEADER,
     TIME_HEADER,
+    DeadLetter,
 )
 from messaging.envelope import Envelope
 from messaging.topology import (
