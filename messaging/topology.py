@@ -145,3 +145,17 @@ class Topology:
         return await channel.declare_queue(
             name, durable=True, arguments=self.options.arguments(domain)
         )
+
+
+async def declare_watch_queue(
+    channel: AbstractChannel, exchange: AbstractExchange
+) -> AbstractQueue:
+    """A private queue bound to every routing key (``#``) of ``exchange``, for the tools that
+    watch flows go by (``interplay publish --follow``, ``interplay load``).
+
+    Exclusive and auto-deleted: it lives and dies with the tool's connection and never holds
+    anything a domain needs. Declare it before publishing, so that no event is missed.
+    """
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key="#")
+    return queue

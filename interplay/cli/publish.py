@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from rich.console import Console
@@ -22,7 +22,7 @@ from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage, PublishFailed
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
-from messaging.topology import Topology
+from messaging.topology import Topology, declare_watch_queue
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -83,11 +83,12 @@ async def _publish(
         await broker.close()
 
 
-async def _watch(channel, exchange, correlation_id: str) -> asyncio.Queue[AbstractIncomingMessage]:  # type: ignore[no-untyped-def]
-    """Bind a private queue to every event before publishing, so that none is missed."""
+async def _watch(
+    channel: AbstractChannel, exchange: AbstractExchange, correlation_id: str
+) -> asyncio.Queue[AbstractIncomingMessage]:
+    """Watch every event from before publishing, so that none is missed; keep the flow's."""
     seen: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(exchange, routing_key="#")
+    queue = await declare_watch_queue(channel, exchange)
 
     async def keep(message: AbstractIncomingMessage) -> None:
         if message.correlation_id == correlation_id:

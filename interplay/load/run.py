@@ -31,7 +31,7 @@ from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
-from messaging.topology import QueueOptions, Topology
+from messaging.topology import QueueOptions, Topology, declare_watch_queue
 
 SOURCE = "interplay-load"
 DEFAULT_MIX = "happy=70,declined=10,out_of_stock=10,unreachable=10"
@@ -109,8 +109,7 @@ class LoadRun:
         try:
             channel = await broker.channel()
             exchange = await Topology(queues).events_exchange(channel)
-            watch = await channel.declare_queue(exclusive=True, auto_delete=True)
-            await watch.bind(exchange, routing_key="#")
+            watch = await declare_watch_queue(channel, exchange)
             await watch.consume(self._on_event, no_ack=True)
             labels = Labels("cli", "load", "-")
             metrics = Metrics(CollectorRegistry())
