@@ -14,9 +14,6 @@ from messaging.envelope import Envelope
 from messaging.errors import PublishFailed, Unroutable
 from messaging.metrics import Hop, Labels, Metrics, PublisherMetrics, PublishErrorReason
 
-# ``Labels`` lives in ``messaging.metrics``; re-exported for the imports not yet moved there.
-__all__ = ["Labels", "Publisher"]
-
 log = logging.getLogger(__name__)
 
 

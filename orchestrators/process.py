@@ -20,8 +20,8 @@ from messaging.broker import Broker, within
 from messaging.consumer import Handler, QueueConsumer
 from messaging.contracts import MessageCatalog
 from messaging.dead_letters import DeadLetters
-from messaging.metrics import Hop, Metrics
-from messaging.publisher import Labels, Publisher
+from messaging.metrics import Hop, Labels, Metrics
+from messaging.publisher import Publisher
 from messaging.retries import Retries, RetryPolicy
 from messaging.rpc import RpcClient
 from messaging.topology import Topology

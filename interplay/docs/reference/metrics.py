@@ -26,8 +26,8 @@ def metrics_doc(metrics: Metrics) -> str:
         "",
         GENERATED,
         "",
-        "Every metric family a process registers (`messaging/metrics.py`). What each one tells",
-        "and which panel and alert use it: [observability.md](../observability.md).",
+        "Every metric family a process registers (`messaging/metrics/definitions.py`). What each",
+        "one tells and which panel and alert use it: [observability.md](../observability.md).",
         "",
         *table(
             ("name", "type", "labels", "help"),
