@@ -43,6 +43,9 @@ class SilentMetrics(Metrics):
         self.flow_duration = silent
         self.flows_in_flight = silent
         self.compensations = silent
+        self.flows_past_deadline = silent
+        self.flows_swept = silent
+        self.flows_awaiting_operator = silent
         self.dead_letters = silent
         self.publish_errors = silent
         self.rpc_replies_unmatched = silent

@@ -43,13 +43,19 @@ class Application(containers.DeclarativeContainer):
         max_body_bytes=settings.provided.max_body_bytes,
         step_timeout=settings.provided.step_timeout,
         retry=settings.provided.retry_policy.call(),
+        sweep_every=settings.provided.sweep_every,
+        sweep_grace=settings.provided.sweep_grace,
+        sweep_stale_after=settings.provided.sweep_stale_after,
     )
 
 
 def compose(application: Application, settings: Settings, domain_names: Sequence[str]) -> None:
     """Add each domain's own container to ``application``, with its database and its slice of
-    the configuration (``INTERPLAY_DOMAINS__<name>__...``)."""
+    the configuration (``INTERPLAY_DOMAINS__<name>__...``). A domain composed before (a test
+    that overrides its providers first) is left as it is."""
     for name in domain_names:
+        if name in application.providers:
+            continue
         database = providers.Singleton(Database, settings.database_url_of(name))
         application.set_provider(
             name, providers.Container(DOMAINS[name].container, database=database)

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     retry_first_delay: float = Field(0.5, gt=0, description="seconds before the first retry")
     retry_multiplier: float = Field(4.0, ge=1, description="each retry waits this much longer")
     step_timeout: float | None = Field(None, description="overrides every step's own timeout")
+    sweep_every: float = Field(5.0, gt=0, description="seconds between sweeps for stuck flows")
+    sweep_grace: float = Field(
+        30.0, ge=0, description="seconds past its deadline before the sweeper ends a flow"
+    )
+    sweep_stale_after: float = Field(
+        60.0, gt=0, description="seconds a flow may compensate with no progress before a sweep"
+    )
     event_loop: EventLoop = Field(
         "asyncio",
         description="the event loop of `interplay run`: asyncio, or uvloop "

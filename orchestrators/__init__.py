@@ -1,12 +1,22 @@
 """The workflow model and the two patterns that run it (orchestration, choreography).
 
-Domains import the model from here: ``Workflow``, ``Step``, ``Refused``, ``Domain``, the
-contract bases.
+Domains import the model from here: ``Workflow``, ``Step``, ``FaultRetry``, ``Refused``,
+``Domain``, the contract bases.
 """
 
 from messaging.contracts import Command, Event, Reply
 from messaging.rpc import Refused
 from orchestrators.domain import Domain
-from orchestrators.workflow import Pattern, Step, Workflow
+from orchestrators.workflow import FaultRetry, Pattern, Step, Workflow
 
-__all__ = ["Command", "Domain", "Event", "Pattern", "Refused", "Reply", "Step", "Workflow"]
+__all__ = [
+    "Command",
+    "Domain",
+    "Event",
+    "FaultRetry",
+    "Pattern",
+    "Refused",
+    "Reply",
+    "Step",
+    "Workflow",
+]

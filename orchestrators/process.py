@@ -2,16 +2,20 @@
 
 Each pattern has one ``async def start(process: DomainProcess) -> None``
 (``orchestrators.orchestration.start``, ``orchestrators.choreography.start``). It declares its
-queues through ``process.topology``, adds its consumers with ``process.consume`` and its outbox
-relays with ``process.relay``; the runtime (``interplay.runtime``) starts the consumers and
-stops everything a pattern added. A new pattern is a new module with a ``start`` and an entry
-in the runtime's table.
+queues through ``process.topology``, adds its consumers with ``process.consume``, its outbox
+relays with ``process.relay`` and its sweeper with ``process.sweep``; the runtime
+(``interplay.runtime``) starts the consumers and stops everything a pattern added. A new
+pattern is a new module with a ``start`` and an entry in the runtime's table.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel
@@ -32,6 +36,8 @@ from orchestrators.state.outbox import OutboxRelay
 from orchestrators.state.saga import SagaStore
 from orchestrators.workflow import Pattern
 
+log = logging.getLogger(__name__)
+
 ALL_ROLES = "all"
 ORCHESTRATOR_ROLE = "orchestrator"
 SERVICES_ROLE = "services"  # every service of the domain, without its orchestrator
@@ -46,6 +52,9 @@ class RuntimeOptions:
     max_body_bytes: int = 256 * 1024
     step_timeout: float | None = None  # overrides each step's own timeout when set
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sweep_every: float = 5.0  # seconds between the sweeps for flows that do not end
+    sweep_grace: float = 30.0  # past its deadline by this much, a flow is the sweeper's
+    sweep_stale_after: float = 60.0  # a flow compensating with no progress this long, too
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,11 @@ class DomainState:
     store: SagaStore
     journal: ChoreographyLog
     inbox: Inbox
+
+
+def sweeper_id() -> str:
+    """A name for this process's sweeper, unique among replicas: who holds a claimed flow."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
 
 
 def roles_of(domain: Domain) -> tuple[str, ...]:
@@ -108,6 +122,7 @@ class DomainProcess:
         self.consumers: list[QueueConsumer] = []
         self.relays: list[OutboxRelay] = []
         self.rpc_clients: list[RpcClient] = []
+        self.sweeps: list[asyncio.Task[None]] = []
 
     @classmethod
     async def open(cls, wiring: DomainWiring, broker: Broker) -> DomainProcess:
@@ -136,6 +151,23 @@ class DomainProcess:
         relay.start()
         self.relays.append(relay)
         return relay
+
+    def sweep(self, sweep: Callable[[], Awaitable[int]]) -> None:
+        """Run ``sweep`` every ``options.sweep_every`` seconds while we do; a sweep that fails
+        (the database or the broker away) is logged and the next one tries again."""
+
+        async def sweep_forever() -> None:
+            while True:
+                await asyncio.sleep(self.options.sweep_every)
+                try:
+                    taken = await sweep()
+                except Exception:
+                    log.exception("sweeping %s's flows failed", self.domain.name)
+                else:
+                    if taken:
+                        log.warning("the sweeper took over %d flows of %s", taken, self.domain.name)
+
+        self.sweeps.append(asyncio.create_task(sweep_forever()))
 
     def consume(
         self,
@@ -173,6 +205,9 @@ class DomainProcess:
             await consumer.start()
 
     async def stop(self) -> None:
+        for task in self.sweeps:
+            task.cancel()
+        await asyncio.gather(*self.sweeps, return_exceptions=True)
         stopping = [consumer.stop() for consumer in self.consumers]
         stopping += [relay.stop() for relay in self.relays]
         await within(asyncio.gather(*stopping), STOP_TIMEOUT, f"stopping {self.domain.name}")

@@ -30,6 +30,7 @@ from typing import Any
 from messaging.contracts import Command, Event
 
 MUST_COMPLETE_ATTEMPTS = 5
+DEFAULT_DEADLINE = 300.0  # seconds a flow may take before the sweeper ends it
 
 
 class Pattern(StrEnum):
@@ -40,13 +41,39 @@ class Pattern(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FaultRetry:
+    """How often a step is tried when its service raises (a fault, not a ``Refused``), and how
+    long to wait in between: the ``n``-th retry waits ``first_delay * multiplier**(n-1)``.
+
+    A fault is often transient (the service's database away for a second), so it is worth a
+    few quick tries before the flow gives up; the same policy holds in both patterns, so a
+    domain's outcomes do not depend on which one runs it.
+    """
+
+    attempts: int = 3
+    first_delay: float = 0.2
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("a step is tried at least once")
+
+    def delay(self, retry: int) -> float:
+        """Seconds before the ``retry``-th retry (1-based)."""
+        return self.first_delay * self.multiplier ** (retry - 1)
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """One step: ``command`` goes to ``service``; ``compensation`` undoes it if a later step fails.
 
     A compensation must be idempotent and must accept being sent for a step whose effect is
     unknown (the step timed out): undoing nothing is a success. A step that times out is tried
     ``attempts`` times; in a workflow with no ``failed`` outcome (it must complete, as closing an
-    order that was shipped must) at least ``MUST_COMPLETE_ATTEMPTS`` times.
+    order that was shipped must) at least ``MUST_COMPLETE_ATTEMPTS`` times. A step whose service
+    raises is tried as ``faults`` says; then it fails and is compensated too (it may have
+    happened in part), or, in a workflow that must complete, its message is retried by the
+    consumer and, in the end, dead-lettered for an operator.
     """
 
     name: str
@@ -55,17 +82,24 @@ class Step:
     compensation: type[Command] | None = None
     timeout: float = 5.0
     attempts: int = 1  # tries when the service does not answer in time, before the step fails
+    faults: FaultRetry = field(default_factory=FaultRetry)
 
 
 @dataclass(frozen=True, slots=True)
 class Workflow:
-    """A domain's workflow: triggers, ordered steps, outcome events."""
+    """A domain's workflow: triggers, ordered steps, outcome events.
+
+    ``deadline`` is how long a flow may take, in seconds, before the sweeper ends it: one with a
+    ``failed`` outcome is compensated and fails; one that must complete is marked for an
+    operator, since only a person can decide what to do with it.
+    """
 
     name: str
     triggers: tuple[type[Event], ...]
     steps: tuple[Step, ...]
     completed: type[Event]
     failed: type[Event] | None = None
+    deadline: float = DEFAULT_DEADLINE
     services: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +108,8 @@ class Workflow:
         names = [step.name for step in self.steps]
         if len(set(names)) != len(names):
             raise ValueError(f"workflow {self.name!r} has duplicate step names: {names}")
+        if self.deadline <= 0:
+            raise ValueError(f"workflow {self.name!r} needs a positive deadline")
         object.__setattr__(self, "services", tuple(dict.fromkeys(s.service for s in self.steps)))
 
     def attempts(self, step: Step) -> int:
@@ -81,6 +117,11 @@ class Workflow:
         return (
             step.attempts if self.failed is not None else max(step.attempts, MUST_COMPLETE_ATTEMPTS)
         )
+
+    @property
+    def must_complete(self) -> bool:
+        """No ``failed`` outcome: a step that fails cannot end the flow, only hold it."""
+        return self.failed is None
 
     @property
     def trigger_types(self) -> tuple[str, ...]:

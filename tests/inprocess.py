@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from domains.registry import DOMAINS
-from interplay.bootstrap import bootstrap
+from interplay.bootstrap import Application, bootstrap, compose
 from interplay.settings import Settings
 from interplay.supervisor import System
 from orchestrators import Pattern
@@ -34,11 +34,21 @@ def settings_for(
 
 @asynccontextmanager
 async def running_system(
-    amqp_url: str, data_dir: Path, patterns: dict[str, Pattern], **overrides: Any
+    amqp_url: str,
+    data_dir: Path,
+    patterns: dict[str, Pattern],
+    *,
+    prepare: Callable[[Application], None] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[System]:
-    system = await bootstrap(
-        settings_for(amqp_url, data_dir, patterns, **overrides), list(DOMAINS), serve_http=False
-    )
+    """The whole system; ``prepare`` overrides providers of the composed containers first (a
+    test double for a service: ``application.payments.gateway.override(...)``)."""
+    settings = settings_for(amqp_url, data_dir, patterns, **overrides)
+    application = Application(settings=settings)
+    compose(application, settings, list(DOMAINS))
+    if prepare is not None:
+        prepare(application)
+    system = await bootstrap(settings, list(DOMAINS), serve_http=False, application=application)
     try:
         yield system
     finally:

@@ -17,6 +17,7 @@ from messaging.metrics.recording import (
     Labels,
     PublisherMetrics,
     RpcClientMetrics,
+    SweepMetrics,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "PublishErrorReason",
     "PublisherMetrics",
     "RpcClientMetrics",
+    "SweepMetrics",
 ]

@@ -129,6 +129,25 @@ class Metrics:
             ["domain", "workflow", "pattern", "step"],
             registry=registry,
         )
+        self.flows_past_deadline = Counter(
+            "interplay_flows_past_deadline_total",
+            "Workflow runs found past their workflow's deadline, and ended or marked for it.",
+            ["domain", "workflow", "pattern"],
+            registry=registry,
+        )
+        self.flows_swept = Counter(
+            "interplay_flows_swept_total",
+            "Workflow runs the sweeper took over, per what it did: ended them (compensated and "
+            "failed), drove them on (resumed), or marked them for an operator.",
+            ["domain", "workflow", "pattern", "action"],
+            registry=registry,
+        )
+        self.flows_awaiting_operator = Gauge(
+            "interplay_flows_awaiting_operator",
+            "Unfinished workflow runs the sweeper could not end, left for an operator.",
+            ["domain", "pattern"],
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "interplay_dead_letters_total",
             "Messages dead-lettered, per queue and reason.",

@@ -130,3 +130,20 @@ class RpcClientMetrics:
             )
             self._round_trips[key] = histogram
         return histogram
+
+
+class SweepMetrics:
+    """What a domain's sweeper records: flows past their deadline, what it did with each flow
+    it took over, and how many wait for an operator."""
+
+    def __init__(self, metrics: Metrics, domain: str, pattern: str) -> None:
+        self.metrics = metrics
+        self.domain = domain
+        self.pattern = pattern
+        self.awaiting_operator = metrics.flows_awaiting_operator.labels(domain, pattern)
+
+    def past_deadline(self, workflow: str) -> None:
+        self.metrics.flows_past_deadline.labels(self.domain, workflow, self.pattern).inc()
+
+    def swept(self, workflow: str, action: str) -> None:
+        self.metrics.flows_swept.labels(self.domain, workflow, self.pattern, action).inc()

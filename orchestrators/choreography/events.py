@@ -1,8 +1,10 @@
 """Choreography's internal events: their body, routing keys, ids, and which step reacts to which.
 
 On ``<domain>.internal``, ``<workflow>.started`` starts a flow and ``<workflow>.<step>.<outcome>``
-says what a step did; step ``i`` is bound to the ``done`` of step ``i - 1`` (to do its step) and to
-the ``failed`` and ``compensated`` of step ``i + 1`` (to undo it).
+says what a step did; step ``i`` is bound to the ``done`` of step ``i - 1`` (to do its step), to
+the ``failed`` and ``compensated`` of step ``i + 1`` (to undo it), and to its own
+``<workflow>.<step>.abort``, which the sweeper sends to end a flow past its deadline (the step
+undoes itself, its effect being unknown, and the failure passes back).
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ def step_key(workflow: Workflow, step: Step, outcome: StepOutcome) -> str:
     return f"{workflow.name}.{step.name}.{outcome.value}"
 
 
+def abort_key(workflow: Workflow, step: Step) -> str:
+    return f"{workflow.name}.{step.name}.abort"
+
+
 def step_queue(domain: str, workflow: Workflow, step: Step) -> str:
     return topology.step_queue(domain, workflow.name, step.name)
 
@@ -54,13 +60,15 @@ def step_bindings(workflow: Workflow, index: int) -> tuple[str, ...]:
         if index == 0
         else step_key(workflow, steps[index - 1], StepOutcome.DONE)
     )
+    abort = abort_key(workflow, steps[index])
     if index + 1 == len(steps):
-        return (to_do,)
+        return (to_do, abort)
     following = steps[index + 1]
     return (
         to_do,
         step_key(workflow, following, StepOutcome.FAILED),
         step_key(workflow, following, StepOutcome.COMPENSATED),
+        abort,
     )
 
 
@@ -70,6 +78,7 @@ def internal_catalog(workflow: Workflow) -> MessageCatalog:
     for step in workflow.steps:
         for outcome in StepOutcome:
             catalog.add(StepEvent, step_key(workflow, step, outcome))
+        catalog.add(StepEvent, abort_key(workflow, step))
     return catalog
 
 

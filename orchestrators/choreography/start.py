@@ -1,7 +1,8 @@
 """How a domain starts choreographed: the inbox relay, and a worker per step of each service.
 
 There is no orchestrator role. Every service role relays the inbox, so that any of them can start
-a flow; each consumes the queues of its own steps and sends its outcomes through its own outbox.
+a flow, and sweeps the journal for flows past their deadline (``sweeper``); each consumes the
+queues of its own steps and sends its outcomes through its own outbox.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from messaging.metrics import Hop
 from messaging.publisher import Publisher
 from orchestrators.choreography.events import internal_catalog, step_bindings, step_queue
 from orchestrators.choreography.relay import InboxRelay
+from orchestrators.choreography.sweeper import JournalSweeper
 from orchestrators.choreography.worker import StepWorker
 from orchestrators.domain import command_handlers
-from orchestrators.process import ALL_ROLES, ORCHESTRATOR_ROLE, DomainProcess
+from orchestrators.process import ALL_ROLES, ORCHESTRATOR_ROLE, DomainProcess, sweeper_id
+from orchestrators.state.journal_claims import JournalClaims
 from orchestrators.state.outbox import OutboxRelay
 
 
@@ -33,8 +36,13 @@ async def start(process: DomainProcess) -> None:
     channel = await process.consuming_channel()
     consumes = process.domain.consumes
     inbox = await process.topology.inbox(channel, name, (e.message_type for e in consumes))
-    relay = InboxRelay(name, process.domain.workflows, internal, metrics)
-    process.consume(inbox, MessageCatalog(consumes), relay, labels, Hop.EVENT)
+    relay = InboxRelay(name, process.domain.workflows, internal, process.state.journal, metrics)
+    process.consume(inbox, MessageCatalog(consumes), relay, labels, Hop.EVENT, handler_records=True)
+    claims = JournalClaims(process.state.journal.database, owner=sweeper_id())
+    sweeper = JournalSweeper(
+        name, process.domain.workflows, claims, internal, metrics, grace=process.options.sweep_grace
+    )
+    process.sweep(sweeper.sweep)
     outboxes: dict[str, OutboxRelay] = {}  # one per service: outcomes come from its workers
     for workflow in process.domain.workflows:
         for index, step in enumerate(workflow.steps):

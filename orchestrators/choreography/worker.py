@@ -14,15 +14,19 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from messaging.consumer import Delivery
 from messaging.contracts import Command, Event
 from messaging.envelope import Envelope
-from messaging.metrics import Metrics
+from messaging.errors import InvalidMessage, RejectReason
+from messaging.metrics import Metrics, SweepMetrics
 from messaging.publisher import Publisher
 from messaging.rpc import Refused
 from orchestrators.choreography.events import (
     StepEvent,
     StepOutcome,
+    abort_key,
     step_bindings,
     step_key,
     step_message_id,
@@ -64,18 +68,44 @@ class StepWorker:
         self.metrics = metrics
         self.timeout = step_timeout or self.step.timeout
         self.to_do = step_bindings(workflow, index)[0]
+        self.abort = abort_key(workflow, self.step)
+        self.sweeps = SweepMetrics(metrics, domain, Pattern.CHOREOGRAPHY.value)
 
     async def __call__(self, delivery: Delivery) -> None:
         assert isinstance(delivery.body, StepEvent)
-        if delivery.envelope.type == self.to_do:
-            await self._do(delivery.body, delivery)
+        event = delivery.body
+        if delivery.envelope.type == self.abort:
+            reason = str(event.context.get("reason", "aborted by the sweeper"))
+            await self._fail_uncertain(event, delivery, reason)
+        elif delivery.envelope.type != self.to_do:
+            await self._undo(event, delivery)
+        elif self._past_deadline(event):
+            # Late (it waited in a retry queue, or the flow was swept meanwhile): not done now.
+            self.sweeps.past_deadline(self.workflow.name)
+            reason = f"{self.workflow.name} did not end within its deadline of "
+            await self._fail_uncertain(event, delivery, f"{reason}{self.workflow.deadline}s")
         else:
-            await self._undo(delivery.body, delivery)
+            await self._do(event, delivery)
+
+    def _past_deadline(self, event: StepEvent) -> bool:
+        late = time.time() > event.started_at + self.workflow.deadline
+        return late and not self.workflow.must_complete
 
     async def _do(self, event: StepEvent, delivery: Delivery) -> None:
         context = event.context
         try:
-            reply = await self._try(context)
+            command = self.step.command.model_validate(context)
+        except ValidationError as invalid:
+            if self.workflow.must_complete:
+                raise InvalidMessage(RejectReason.SCHEMA_VIOLATION, str(invalid)) from None
+            reason = f"no valid {self.step.command.__name__}: {invalid}"
+            failed = {**context, "reason": reason, "failed_step": self.step.name}
+            await self._pass_back(
+                event, delivery, failed, StepOutcome.FAILED, (StepOutcome.FAILED, reason)
+            )
+            return
+        try:
+            reply = await self._try(command)
         except Refused as refusal:
             failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
             await self._pass_back(
@@ -83,13 +113,14 @@ class StepWorker:
             )
             return
         except TimeoutError:
-            reason = f"{self.step.name} did not finish in {self.timeout}s"
-            failed = {**context, "reason": reason, "failed_step": self.step.name}
-            await self._record(event, StepOutcome.FAILED, reason)
-            await self._compensate(failed)  # it may have happened: undo it too
-            await self._pass_back(
-                event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
+            await self._fail_uncertain(
+                event, delivery, f"{self.step.name} did not finish in {self.timeout}s"
             )
+            return
+        except Exception as fault:
+            if self.workflow.must_complete:
+                raise  # no failed outcome: the consumer retries the event, then an operator
+            await self._fail_uncertain(event, delivery, str(fault))
             return
         done = {**context, **reply}
         if self.index + 1 < len(self.workflow.steps):
@@ -100,19 +131,38 @@ class StepWorker:
                 event, delivery, done, self.workflow.completed, "completed", StepOutcome.DONE
             )
 
-    async def _try(self, context: dict[str, Any]) -> dict[str, Any]:
-        """Run the step; when it does not finish in time, again while attempts last."""
-        attempts = self.workflow.attempts(self.step)
-        for attempt in range(1, attempts + 1):
+    async def _fail_uncertain(self, event: StepEvent, delivery: Delivery, reason: str) -> None:
+        """The step failed but may have happened (it timed out, or its service raised part
+        way): its own service undoes it, then the failure passes back."""
+        failed = {**event.context, "reason": reason, "failed_step": self.step.name}
+        await self._record(event, StepOutcome.FAILED, reason)
+        await self._compensate(failed)
+        await self._pass_back(
+            event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
+        )
+
+    async def _try(self, command: Command) -> dict[str, Any]:
+        """Run the step, again while its tries last: ``attempts`` when it does not finish in
+        time, ``faults.attempts`` when its service raises (a ``Refused`` is not tried again)."""
+        no_answers = faults = 0
+        while True:
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await self._run(self.step.command, context)
+                    return await self._run(command)
+            except Refused:
+                raise
             except TimeoutError:
-                if attempt == attempts:
+                no_answers += 1
+                if no_answers >= self.workflow.attempts(self.step):
                     raise
-                log.warning("%s did not finish in time; trying again", self.step.name)
-                await asyncio.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                wait = 0.1 * 2**no_answers
+            except Exception:
+                faults += 1
+                if faults >= self.step.faults.attempts:
+                    raise
+                wait = self.step.faults.delay(faults)
+            log.warning("%s: trying again in %.1fs", self.step.name, wait)
+            await asyncio.sleep(wait)
 
     async def _undo(self, event: StepEvent, delivery: Delivery) -> None:
         await self._compensate(event.context)
@@ -130,7 +180,7 @@ class StepWorker:
         for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
             try:
                 async with asyncio.timeout(self.timeout):
-                    await self._run(self.step.compensation, context)
+                    await self._run(self.step.compensation.model_validate(context))
             except (Refused, TimeoutError) as error:
                 log.warning(
                     "compensating %s failed (attempt %d): %s", self.step.name, attempt, error
@@ -143,8 +193,8 @@ class StepWorker:
                 return
         raise RuntimeError(f"{self.step.name} could not be compensated")  # dead-lettered, seen
 
-    async def _run(self, command_type: type[Command], context: dict[str, Any]) -> dict[str, Any]:
-        result = await self.handlers[command_type](command_type.model_validate(context))
+    async def _run(self, command: Command) -> dict[str, Any]:
+        result = await self.handlers[type(command)](command)
         return result.model_dump(mode="json") if result is not None else {}
 
     async def _pass_back(

@@ -21,11 +21,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from messaging.consumer import Delivery
 from messaging.contracts import Event
 from messaging.envelope import Envelope
-from messaging.errors import AlreadyHandled, RemoteFailure, RpcTimeout
-from messaging.metrics import Metrics
+from messaging.errors import (
+    AlreadyHandled,
+    InvalidMessage,
+    RejectReason,
+    RemoteFailure,
+    RpcTimeout,
+)
+from messaging.metrics import Metrics, SweepMetrics
 from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
@@ -45,6 +53,13 @@ class CompensationFailed(Exception):
 def flow_message_id(flow: Flow, *parts: str) -> str:
     """The same id each time the same message of the same flow is produced."""
     return str(uuid.uuid5(FLOW_NAMESPACE, "/".join((flow.trigger_id, flow.workflow, *parts))))
+
+
+def fail_in_progress(workflow: Workflow, flow: Flow, reason: str) -> Flow:
+    """``flow`` given up (past its deadline, or aborted): the step in progress fails, and is
+    compensated too, as it may have happened; the flow goes on compensating."""
+    step = workflow.steps[min(flow.next_step, len(workflow.steps) - 1)]
+    return flow.step_failed(step.name, reason, uncertain=True)
 
 
 class Orchestrator:
@@ -69,6 +84,7 @@ class Orchestrator:
         self.relay = relay
         self.store = store
         self.metrics = metrics
+        self.sweeps = SweepMetrics(metrics, domain, self.pattern.value)
         # The same trigger can arrive twice at once (an upstream that died after publishing
         # publishes it again, with the same id): one run per flow, the repeat waits for it.
         self._running: dict[tuple[str, str], asyncio.Future[Flow]] = {}
@@ -110,54 +126,87 @@ class Orchestrator:
                 pattern=self.pattern.value,
                 trigger_id=envelope.message_id,
                 context=initial_context(delivery.body, envelope.type, envelope.correlation_id),
+                deadline=time.time() + workflow.deadline,
             )
         )
         if flow.outcome_stored:  # a repeat of a trigger whose flow has ended: nothing to do
             raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} has ended")
+        if flow.held_elsewhere(time.time()):
+            raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} is the sweeper's")
+        return await self.drive(workflow, flow, envelope, handled=delivery)
+
+    async def drive(
+        self, workflow: Workflow, flow: Flow, cause: Envelope, *, handled: Delivery | None = None
+    ) -> Flow:
+        """Take ``flow`` from where it stands to its end: the steps left, the compensations,
+        the outcome (stored with the inbox record of the trigger ``handled``, when given).
+
+        The sweeper (``orchestrators.orchestration.sweeper``) drives the flows it claims here.
+        """
         in_flight = self.metrics.flows_in_flight.labels(self.domain, workflow.name, self.pattern)
         in_flight.inc()
         try:
-            flow = await self._steps(workflow, flow, envelope)
-            flow = await self._compensations(workflow, flow, envelope)
-            return await self._outcome(workflow, flow, delivery)
+            flow = await self._steps(workflow, flow, cause)
+            flow = await self._compensations(workflow, flow, cause)
+            return await self._outcome(workflow, flow, cause, handled)
         finally:
             in_flight.dec()
 
     async def _steps(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
         while flow.status is FlowStatus.RUNNING and flow.next_step < len(workflow.steps):
             step = workflow.steps[flow.next_step]
+            if flow.past_deadline(time.time()) and not workflow.must_complete:
+                reason = f"{workflow.name} did not end within its deadline of {workflow.deadline}s"
+                self.sweeps.past_deadline(workflow.name)
+                flow = await self.store.save(fail_in_progress(workflow, flow, reason))
+                break
             try:
                 result = await self._call(workflow, flow, step, cause)
             except RemoteFailure as failure:
-                flow = flow.step_failed(step.name, failure.reason)
+                if workflow.must_complete and not failure.business:
+                    raise  # no failed outcome: the consumer retries the trigger, then an operator
+                # A fault may have happened in part: compensate the step too, as on a timeout.
+                flow = flow.step_failed(step.name, failure.reason, uncertain=not failure.business)
             except RpcTimeout as timeout:
                 # The step may have happened: compensate it too (compensations accept a no-op).
                 flow = flow.step_failed(step.name, str(timeout), uncertain=True)
+            except ValidationError as invalid:
+                if workflow.must_complete:
+                    raise InvalidMessage(RejectReason.SCHEMA_VIOLATION, str(invalid)) from None
+                flow = flow.step_failed(step.name, f"no valid {step.command.__name__}: {invalid}")
             else:
                 flow = flow.step_done(step.name, result)
-            await self.store.save(flow)
+            flow = await self.store.save(flow)
         return flow
 
     async def _call(
         self, workflow: Workflow, flow: Flow, step: Step, cause: Envelope
     ) -> dict[str, Any]:
-        """Send the step's command; on no answer, send it again (same id) while attempts last."""
-        attempts = workflow.attempts(step)
-        for attempt in range(1, attempts + 1):
+        """Send the step's command, again (same id) while its tries last: ``attempts`` when the
+        service does not answer, ``faults.attempts`` when it answers that it raised."""
+        command = step.command.model_validate(flow.context)
+        no_answers = faults = 0
+        while True:
             try:
                 return await self.rpc.call(
                     rpc_queue(self.domain, step.service),
-                    step.command.model_validate(flow.context),
+                    command,
                     cause,
                     timeout=self.step_timeout or step.timeout,
                     message_id=flow_message_id(flow, step.name),
                 )
             except RpcTimeout:
-                if attempt == attempts:
+                no_answers += 1
+                if no_answers >= workflow.attempts(step):
                     raise
-                log.warning("%s of %s had no answer; trying again", step.name, flow.correlation_id)
-                await asyncio.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                wait = 0.1 * 2**no_answers
+            except RemoteFailure as failure:
+                faults += 0 if failure.business else 1
+                if failure.business or faults >= step.faults.attempts:
+                    raise
+                wait = step.faults.delay(faults)
+            log.warning("%s of %s: trying again in %.1fs", step.name, flow.correlation_id, wait)
+            await asyncio.sleep(wait)
 
     async def _compensations(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
         if flow.status is not FlowStatus.COMPENSATING:
@@ -167,8 +216,7 @@ class Orchestrator:
             if step.compensation is None or name in flow.compensated_steps:
                 continue
             await self._compensate(workflow, flow, step, cause)
-            flow = flow.compensated(name)
-            await self.store.save(flow)
+            flow = await self.store.save(flow.compensated(name))
         return flow
 
     async def _compensate(
@@ -197,8 +245,9 @@ class Orchestrator:
                 return
         raise CompensationFailed(f"{step.name} of {flow.correlation_id} could not be compensated")
 
-    async def _outcome(self, workflow: Workflow, flow: Flow, trigger: Delivery) -> Flow:
-        cause = trigger.envelope
+    async def _outcome(
+        self, workflow: Workflow, flow: Flow, cause: Envelope, handled: Delivery | None
+    ) -> Flow:
         flow = flow.finished()
         outcome = workflow.failed if flow.status is FlowStatus.FAILED else workflow.completed
         event = None
@@ -213,7 +262,7 @@ class Orchestrator:
             event = OutgoingEvent(envelope, body)
         flow = flow.outcome_recorded()
         # The final state, its event and the trigger's inbox record, in one transaction.
-        await self.store.save(flow, event, handled=trigger)
+        flow = await self.store.save(flow, event, handled=handled)
         if event is not None:
             await self.relay.send(event)
         self.metrics.flow_duration.labels(

@@ -1,7 +1,8 @@
 """How a domain starts orchestrated: the orchestrator on the inbox, each service on its RPC queue.
 
-The ``orchestrator`` role consumes the domain's inbox and drives each flow's steps over RPC; each
-service role serves its own queue ``<domain>.<service>.rpc`` and answers on direct reply-to.
+The ``orchestrator`` role consumes the domain's inbox and drives each flow's steps over RPC, and
+sweeps the domain's flows that do not end by themselves (``sweeper``); each service role serves
+its own queue ``<domain>.<service>.rpc`` and answers on direct reply-to.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from messaging.rpc import RpcClient, RpcServer
 from messaging.topology import DIRECT_REPLY_TO
 from orchestrators.domain import command_handlers
 from orchestrators.orchestration.orchestrator import Orchestrator
-from orchestrators.process import ORCHESTRATOR_ROLE, DomainProcess
+from orchestrators.orchestration.sweeper import SagaSweeper
+from orchestrators.process import ORCHESTRATOR_ROLE, DomainProcess, sweeper_id
+from orchestrators.state.saga_claims import SagaClaims
 
 
 async def start(process: DomainProcess) -> None:
@@ -42,6 +45,15 @@ async def _start_orchestrator(process: DomainProcess) -> None:
         process.metrics,
         step_timeout=process.options.step_timeout,
     )
+    claims = SagaClaims(process.state.store.database, owner=sweeper_id())
+    sweeper = SagaSweeper(
+        orchestrator,
+        domain.workflows,
+        claims,
+        grace=process.options.sweep_grace,
+        stale_after=process.options.sweep_stale_after,
+    )
+    process.sweep(sweeper.sweep)
     # The prefetch bounds the flows this orchestrator drives at once.
     channel = await process.consuming_channel()
     routing_keys = (event.message_type for event in domain.consumes)

@@ -2,16 +2,19 @@
 
 With no orchestrator, there is no saga row: a flow's state is reconstructed from these records
 (``interplay flows show``), and the record that a flow ended keeps a redelivered last event from
-publishing the outcome twice.
+publishing the outcome twice. One row per flow in ``choreography_flows``, written when the inbox
+relay starts it, says when it started, its context and its deadline: what the sweeper
+(``orchestrators.choreography.sweeper``) needs to end a flow that no event drives any more.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.exc import IntegrityError
 
 from messaging.consumer import Delivery
@@ -35,6 +38,35 @@ choreography_steps = Table(
     Column("reason", Text),
     Column("at", Float, nullable=False),
 )
+
+
+choreography_flows = Table(
+    "choreography_flows",
+    metadata,
+    Column("workflow", String(100), primary_key=True),
+    Column("trigger_id", String(100), primary_key=True),
+    Column("correlation_id", String(100), nullable=False, index=True),
+    Column("context", Text, nullable=False),  # the trigger's: what an abort starts from
+    Column("started_at", Float, nullable=False),
+    Column("deadline", Float, nullable=False, index=True),
+    Column("sweeps", Integer, nullable=False, default=0),  # aborts the sweeper sent
+    Column("claimed_by", String(100)),
+    Column("claimed_until", Float),
+    Column("failure", Text),  # an operator's reason to abort, for the abort event
+    Column("operator_reason", Text),  # why it waits for an operator; None when it does not
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStart:
+    """A choreographed flow the inbox relay started: its context and its deadline."""
+
+    workflow: str
+    trigger_id: str
+    correlation_id: str
+    context: dict[str, Any]
+    started_at: float
+    deadline: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +113,23 @@ class ChoreographyLog:
             await _record_step_once(connection, row)
             if handled is not None:
                 await record_handled(connection, handled)
+
+    async def start_flows(self, starts: list[FlowStart], *, handled: Delivery) -> None:
+        """Record the flows a trigger started (a repeat records nothing), with the record that
+        the trigger ``handled`` was handled (the inbox), in one transaction."""
+        async with self.database.begin() as connection:
+            for start in starts:
+                row = {
+                    "workflow": start.workflow,
+                    "trigger_id": start.trigger_id,
+                    "correlation_id": start.correlation_id,
+                    "context": json.dumps(start.context),
+                    "started_at": start.started_at,
+                    "deadline": start.deadline,
+                    "sweeps": 0,
+                }
+                await connection.execute(insert_new(connection, choreography_flows), row)
+            await record_handled(connection, handled)
 
     async def of_correlation(self, correlation_id: str) -> list[StepRecord]:
         async with self.database.connect() as connection:

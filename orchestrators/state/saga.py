@@ -3,6 +3,11 @@
 One row per workflow run, keyed by workflow and trigger message id. The orchestrator saves the
 row after every step, so that after a crash the redelivered trigger finds the flow where it was
 and goes on from there.
+
+Every save names the ``version`` it read and bumps it (compare and set): of two writers of one
+flow (two orchestrator replicas given the same trigger, or an orchestrator and the sweeper that
+took the flow over, ``orchestrators.state.saga_claims``) the second to write learns it with
+``FlowTakenOver`` and leaves the flow to the first.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from messaging.consumer import Delivery
+from messaging.errors import AlreadyHandled
 from orchestrators.state import outbox
 from orchestrators.state.database import Database
 from orchestrators.state.inbox import record_handled
@@ -53,6 +59,11 @@ saga_flows = Table(
     Column("outcome_stored", Boolean, nullable=False, default=False),
     Column("started_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    Column("deadline", Float, nullable=False, index=True),
+    Column("claimed_by", String(100)),  # the sweeper driving the flow to its end
+    Column("claimed_until", Float),
+    Column("operator_reason", Text),  # why it waits for an operator; None when it does not
 )
 
 
@@ -62,6 +73,7 @@ _SAVE = (
     saga_flows.update()
     .where(saga_flows.c.workflow == bindparam("key_workflow"))
     .where(saga_flows.c.trigger_id == bindparam("key_trigger_id"))
+    .where(saga_flows.c.version == bindparam("key_version"))
 )
 
 
@@ -70,6 +82,16 @@ class FlowStatus(StrEnum):
     COMPENSATING = "compensating"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+UNFINISHED = (FlowStatus.RUNNING.value, FlowStatus.COMPENSATING.value)
+
+
+class FlowTakenOver(AlreadyHandled):
+    """Another writer saved the flow since it was read: the flow is theirs to end now.
+
+    An ``AlreadyHandled``: the trigger in hand is acked, as the flow no longer needs it.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +112,23 @@ class Flow:
     failed_step_uncertain: bool = False  # it timed out: it may have happened, so undo it too
     outcome_stored: bool = False  # the outcome event is in the outbox (the relay sends it)
     started_at: float = field(default_factory=time.time)
+    deadline: float = float("inf")  # when the sweeper ends the flow if it has not ended
+    version: int = 0  # bumped by every save: a save of an older version is refused
+    claimed_by: str | None = None
+    claimed_until: float | None = None
+    operator_reason: str | None = None
+
+    def past_deadline(self, now: float) -> bool:
+        return now > self.deadline
+
+    def held_elsewhere(self, now: float) -> bool:
+        """A sweeper holds the flow, an operator handed it to the sweep, or it waits for an
+        operator: an orchestrator given its trigger again leaves it alone."""
+        if self.operator_reason is not None:
+            return True
+        return self.claimed_by is not None and (
+            self.claimed_until is None or self.claimed_until > now
+        )
 
     def step_done(self, step: str, result: dict[str, Any]) -> Flow:
         return replace(
@@ -151,17 +190,22 @@ class SagaStore:
         outcome: OutgoingEvent | None = None,
         *,
         handled: Delivery | None = None,
-    ) -> None:
+    ) -> Flow:
         """Save the flow, and with it (one transaction) the outcome event for the outbox and
-        the record that the trigger ``handled`` was handled (the inbox)."""
-        row = _row(flow)
+        the record that the trigger ``handled`` was handled (the inbox); returns the flow as
+        saved (its next version). ``FlowTakenOver`` when another writer saved it since."""
+        saved = replace(flow, version=flow.version + 1)
+        row = _row(saved)
         row["key_workflow"], row["key_trigger_id"] = flow.workflow, flow.trigger_id
+        row["key_version"] = flow.version
         async with self.database.begin() as connection:
-            await connection.execute(_SAVE, row)
+            if (await connection.execute(_SAVE, row)).rowcount != 1:
+                raise FlowTakenOver(f"{flow.workflow} of {flow.trigger_id} was saved by another")
             if outcome is not None:
                 await outbox.store(connection, outcome)
             if handled is not None:
                 await record_handled(connection, handled)
+        return saved
 
     async def get(self, workflow: str, trigger_id: str) -> Flow | None:
         flows = await self._select(
@@ -173,14 +217,12 @@ class SagaStore:
         return await self._select(saga_flows.c.correlation_id == correlation_id)
 
     async def unfinished(self) -> list[Flow]:
-        return await self._select(
-            saga_flows.c.status.in_([FlowStatus.RUNNING.value, FlowStatus.COMPENSATING.value])
-        )
+        return await self._select(saga_flows.c.status.in_(UNFINISHED))
 
     async def _select(self, condition: Any) -> list[Flow]:
         async with self.database.connect() as connection:
             rows = (await connection.execute(select(saga_flows).where(condition))).mappings()
-            return [_flow(row) for row in rows]
+            return [flow_of(row) for row in rows]
 
 
 def _row(flow: Flow) -> dict[str, Any]:
@@ -200,10 +242,16 @@ def _row(flow: Flow) -> dict[str, Any]:
         "trigger_id": flow.trigger_id,
         "started_at": flow.started_at,
         "updated_at": time.time(),
+        "version": flow.version,
+        "deadline": flow.deadline,
+        "claimed_by": flow.claimed_by,
+        "claimed_until": flow.claimed_until,
+        "operator_reason": flow.operator_reason,
     }
 
 
-def _flow(row: Any) -> Flow:
+def flow_of(row: Any) -> Flow:
+    """The flow a ``saga_flows`` row holds."""
     return Flow(
         workflow=row["workflow"],
         correlation_id=row["correlation_id"],
@@ -219,4 +267,9 @@ def _flow(row: Any) -> Flow:
         failed_step_uncertain=bool(row["failed_step_uncertain"]),
         outcome_stored=bool(row["outcome_stored"]),
         started_at=row["started_at"],
+        deadline=row["deadline"],
+        version=row["version"],
+        claimed_by=row["claimed_by"],
+        claimed_until=row["claimed_until"],
+        operator_reason=row["operator_reason"],
     )

@@ -1,5 +1,7 @@
 """The pattern is pluggable: every reference flow gives the same outcome events and the same
-final books whether each domain is orchestrated or choreographed (design §4)."""
+final books whether each domain is orchestrated or choreographed (design §4), and so do the
+faults of a service: a flaky capture (raises twice, then succeeds) completes with the money
+moved once, a broken one (always raises) cancels the order and compensates."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from domains.orders.events import OrderPlaced
 from domains.registry import DOMAINS
 from orchestrators import Pattern
 from tests.books import Books, read_books
-from tests.flows import EXPECTED_EVENTS, EventTap, order
+from tests.faulty_services import BROKEN, FLAKY, faulty_order, with_faulty_gateway
+from tests.flows import DECLINED, EXPECTED_EVENTS, HAPPY, EventTap, order
 from tests.inprocess import running_system
 from tests.rabbitmq import fresh_vhost
 
@@ -33,6 +37,11 @@ ASSIGNMENTS = {
     },
 }
 ORDERS_PER_PATH = 2
+PATHS = {**EXPECTED_EVENTS, FLAKY: EXPECTED_EVENTS[HAPPY], BROKEN: EXPECTED_EVENTS[DECLINED]}
+
+
+def placed_order(path: str, number: int) -> OrderPlaced:
+    return faulty_order(path, number) if path in (FLAKY, BROKEN) else order(path, number)
 
 
 async def run_reference_flows(
@@ -40,18 +49,18 @@ async def run_reference_flows(
 ) -> tuple[dict[str, Counter[str]], Books, dict[str, str]]:
     """Place every reference flow; return the events per path, the books, order id -> path."""
     with fresh_vhost("interplay-differential") as amqp_url:
-        async with running_system(amqp_url, data_dir, patterns):
+        async with running_system(amqp_url, data_dir, patterns, prepare=with_faulty_gateway):
             tap = EventTap(amqp_url)
             await tap.start()
             placed: dict[str, tuple[str, str]] = {}
-            for path in EXPECTED_EVENTS:
+            for path in PATHS:
                 for number in range(ORDERS_PER_PATH):
-                    placed_order = order(path, number)
-                    correlation_id = await tap.place(placed_order)
-                    placed[correlation_id] = (path, placed_order.order_id)
-            await tap.wait_for({c: EXPECTED_EVENTS[p] for c, (p, _) in placed.items()}, 30)
+                    placing = placed_order(path, number)
+                    correlation_id = await tap.place(placing)
+                    placed[correlation_id] = (path, placing.order_id)
+            await tap.wait_for({c: PATHS[p] for c, (p, _) in placed.items()}, 30)
             await tap.close()
-    events: dict[str, Counter[str]] = {path: Counter() for path in EXPECTED_EVENTS}
+    events: dict[str, Counter[str]] = {path: Counter() for path in PATHS}
     for correlation_id, (path, _) in placed.items():
         events[path].update(tap.types(correlation_id))
     return events, read_books(data_dir), {order_id: path for path, order_id in placed.values()}
@@ -80,7 +89,7 @@ async def test_every_assignment_gives_the_same_events_and_books(
     expected_books: Books = reference["books"]  # type: ignore[assignment]
     expected_paths: dict[str, str] = reference["paths"]  # type: ignore[assignment]
 
-    for path, expected in EXPECTED_EVENTS.items():
+    for path, expected in PATHS.items():
         assert events[path] == Counter({t: ORDERS_PER_PATH for t in expected}), path
     assert events == reference["events"]
     assert by_path(books.order_status, paths) == by_path(
