@@ -4,9 +4,19 @@ Domains import the model from here: ``Workflow``, ``Step``, ``Refused``, ``Domai
 contract bases.
 """
 
-from messaging.contracts import Command, Event, Reply
+from messaging.contracts import Command, Event, FlowEnd, Reply
 from messaging.rpc import Refused
 from orchestrators.domain import Domain
 from orchestrators.workflow import Pattern, Step, Workflow
 
-__all__ = ["Command", "Domain", "Event", "Pattern", "Refused", "Reply", "Step", "Workflow"]
+__all__ = [
+    "Command",
+    "Domain",
+    "Event",
+    "FlowEnd",
+    "Pattern",
+    "Refused",
+    "Reply",
+    "Step",
+    "Workflow",
+]
