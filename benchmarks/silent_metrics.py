@@ -41,6 +41,8 @@ class SilentMetrics(Metrics):
         self.handling_duration = silent
         self.rpc_round_trip = silent
         self.flow_duration = silent
+        self.flow_end_to_end = silent
+        self.clock_skew_clamped = silent
         self.flows_in_flight = silent
         self.compensations = silent
         self.flows_past_deadline = silent

@@ -129,7 +129,7 @@ class QueueConsumer:
             return
         envelope = delivery.envelope
         hop = self.recorded.of(envelope.type)
-        hop.latency.observe(max(0.0, received - envelope.time.timestamp()))
+        hop.observe_latency(received - envelope.time.timestamp())
         try:
             if self.deduplicate and await self._handled_before(envelope):
                 await fast_path.ack(message)
@@ -152,6 +152,11 @@ class QueueConsumer:
         await fast_path.ack(message)
         hop.handling.observe(time.time() - received)
         hop.consumed[Outcome.ACKED].inc()
+        ends = delivery.body.ends_flow
+        if ends is not None:
+            # The flow's whole time, once per consuming queue: repeats were skipped above.
+            seconds = received - envelope.flow_start.timestamp()
+            self.recorded.flow_ended(ends.flow, ends.outcome, seconds)
 
     async def _handled_before(self, envelope: Envelope) -> bool:
         assert self.inbox is not None

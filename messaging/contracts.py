@@ -16,11 +16,24 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from messaging.errors import InvalidMessage, RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEnd:
+    """What an event that ends a business flow declares: the flow's name and how it ended.
+
+    Both become metric labels (``interplay_flow_end_to_end_seconds{flow, outcome}``), so they
+    are fixed names in the contract, never values from the message.
+    """
+
+    flow: str
+    outcome: str
 
 
 class Contract(BaseModel):
@@ -30,10 +43,20 @@ class Contract(BaseModel):
 
     message_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    # Set on the events that end a business flow (only events do); consuming one records the
+    # flow's whole time, from the envelope's flow start.
+    ends_flow: ClassVar[FlowEnd | None] = None
 
 
 class Event(Contract):
-    """A fact in the past tense, on a topic exchange; ``message_type`` is its routing key."""
+    """A fact in the past tense, on a topic exchange; ``message_type`` is its routing key.
+
+    An event that ends its business flow says so::
+
+        class OrderCompleted(Event):
+            message_type: ClassVar[str] = "orders.order.completed"
+            ends_flow: ClassVar[FlowEnd | None] = FlowEnd("order", "completed")
+    """
 
 
 class Command(Contract):

@@ -5,12 +5,19 @@ AMQP properties hold what AMQP has a slot for (``message_id``, ``correlation_id`
 AMQP binding where it fits so that non-Python tools can read them: ``cloudEvents:specversion``,
 ``cloudEvents:id``, ``cloudEvents:source``, ``cloudEvents:type``, ``cloudEvents:time`` (the AMQP
 timestamp has one-second resolution, hop latency needs microseconds), plus ``causation_id``,
-``schema_version`` and W3C ``traceparent``.
+``schema_version`` and W3C ``traceparent``, and ``cloudEvents:flowstarted``: when the business
+flow began, the same on every message of the flow, so that whoever sees its end can tell the
+flow's whole time without asking anyone.
+
+Reading is lenient where a producer in another language needs it (``messaging.cloudevents``):
+the envelope may come as AMQP properties or as the CloudEvents headers alone, and a message that
+names no flow starts one.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,11 +25,14 @@ from typing import Any
 from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractIncomingMessage
 
+from messaging import cloudevents
+from messaging.cloudevents import agreed, attribute, text, time_of
 from messaging.errors import InvalidMessage, RejectReason
 from messaging.fast_path import EnvelopeProperties, new_message_id, trace_id
 
 CONTENT_TYPE = "application/json"
-SPEC_VERSION = "1.0"
+SPEC_VERSION = cloudevents.SPEC_VERSION
+FLOW_STARTED_HEADER = cloudevents.PREFIX + cloudevents.FLOW_STARTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +40,9 @@ class Envelope:
     """Identity and lineage of one message.
 
     ``correlation_id`` names the business flow (the same on every message of one order),
-    ``causation_id`` the message that caused this one.
+    ``causation_id`` the message that caused this one. ``flow_started`` is when that flow began,
+    as the RFC 3339 text that travels (carried as text so that passing it on costs nothing);
+    ``None`` means this message began it (``flow_start`` is then its own ``time``).
     """
 
     message_id: str
@@ -41,6 +53,15 @@ class Envelope:
     time: datetime
     schema_version: int = 1
     traceparent: str = ""
+    flow_started: str | None = None
+
+    @property
+    def flow_start(self) -> datetime:
+        """When this message's business flow began."""
+        if self.flow_started is None:
+            return self.time
+        started = datetime.fromisoformat(self.flow_started)
+        return started if started.tzinfo else started.replace(tzinfo=UTC)
 
     @classmethod
     def new_flow(cls, message_type: str, source: str, *, schema_version: int = 1) -> Envelope:
@@ -79,18 +100,21 @@ class Envelope:
             time=datetime.now(UTC),
             schema_version=schema_version,
             traceparent=_traceparent(self.correlation_id),
+            flow_started=self.flow_started or self.time.isoformat(),
         )
 
     def headers(self) -> dict[str, Any]:
         """The envelope's AMQP headers, CloudEvents names where they fit."""
+        time = self.time.isoformat()
         headers: dict[str, Any] = {
             "cloudEvents:specversion": SPEC_VERSION,
             "cloudEvents:id": self.message_id,
             "cloudEvents:source": self.source,
             "cloudEvents:type": self.type,
-            "cloudEvents:time": self.time.isoformat(),
+            "cloudEvents:time": time,
             "schema_version": self.schema_version,
             "traceparent": self.traceparent,
+            FLOW_STARTED_HEADER: self.flow_started or time,
         }
         if self.causation_id is not None:
             headers["causation_id"] = self.causation_id
@@ -143,26 +167,39 @@ class Envelope:
                 f"content_type is {message.content_type!r}, expected {CONTENT_TYPE!r}",
             )
         headers = message.headers or {}
-        message_id = message.message_id or _text(headers.get("cloudEvents:id"))
-        message_type = message.type or _text(headers.get("cloudEvents:type"))
-        correlation_id = message.correlation_id
-        if not message_id or not correlation_id or not message_type:
-            fields = (
-                ("message_id", message_id),
-                ("correlation_id", correlation_id),
-                ("type", message_type),
+        # interplay's own messages carry each value twice, the same: one lookup settles it.
+        message_id = message.message_id
+        if message_id is None or headers.get("cloudEvents:id") != message_id:
+            message_id = agreed("message_id", message_id, headers, "id")
+        message_type = message.type
+        if message_type is None or headers.get("cloudEvents:type") != message_type:
+            message_type = agreed("type", message_type, headers, "type")
+        source = message.app_id
+        if source is None or headers.get("cloudEvents:source") != source:
+            source = agreed("app_id", source, headers, "source")
+        if not message_id or not message_type:
+            missing = " and ".join(
+                f"{name} (or header cloudEvents:{attribute_name})"
+                for name, attribute_name, value in (
+                    ("message_id", "id", message_id),
+                    ("type", "type", message_type),
+                )
+                if not value
             )
-            missing = ", ".join(name for name, value in fields if not value)
             raise InvalidMessage(RejectReason.INVALID_ENVELOPE, f"missing {missing}")
+        if headers.get("cloudEvents:specversion") != SPEC_VERSION:
+            cloudevents.check_spec_version(headers)
         return cls(
             message_id=message_id,
-            correlation_id=correlation_id,
-            causation_id=_text(headers.get("causation_id")),
+            # A message that names no flow starts one, as Envelope.new_flow does.
+            correlation_id=message.correlation_id or message_id,
+            causation_id=text(headers.get("causation_id")),
             type=message_type,
-            source=message.app_id or _text(headers.get("cloudEvents:source")) or "unknown",
-            time=_time(headers.get("cloudEvents:time"), message.timestamp),
+            source=source or "unknown",
+            time=_time(headers, message.timestamp),
             schema_version=_version(headers.get("schema_version")),
-            traceparent=_text(headers.get("traceparent")) or "",
+            traceparent=text(headers.get("traceparent")) or "",
+            flow_started=_flow_started(headers),
         )
 
 
@@ -171,25 +208,36 @@ def _traceparent(correlation_id: str) -> str:
     return f"00-{trace_id(correlation_id)}-{os.urandom(8).hex()}-01"
 
 
-def _text(value: object) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) and value else None
-
-
-def _time(header: object, timestamp: datetime | None) -> datetime:
-    text = _text(header)
-    if text:
+def _time(headers: Mapping[str, object], timestamp: datetime | None) -> datetime:
+    """``cloudEvents:time`` (microseconds), else the AMQP timestamp (seconds), else now."""
+    value = headers.get("cloudEvents:time")
+    if type(value) is str:  # what interplay writes: parse it without the general checks
         try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as error:
-            raise InvalidMessage(
-                RejectReason.INVALID_ENVELOPE, f"cloudEvents:time is not ISO 8601: {text[:40]!r}"
-            ) from error
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    written = time_of(attribute(headers, "time"), "time")
+    if written is not None:
+        return written
     if timestamp is not None:
         return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
     return datetime.now(UTC)
+
+
+def _flow_started(headers: Mapping[str, object]) -> str | None:
+    """The flow start's text as it travels, checked to be a time."""
+    value = attribute(headers, cloudevents.FLOW_STARTED)
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    started = time_of(value, cloudevents.FLOW_STARTED)  # an AMQP timestamp, or refused
+    return started.isoformat() if started is not None else None
 
 
 def _version(value: object) -> int:

@@ -4,7 +4,7 @@ Domains import the model from here: ``Workflow``, ``Step``, ``FaultRetry``, ``Re
 ``Domain``, the contract bases.
 """
 
-from messaging.contracts import Command, Event, Reply
+from messaging.contracts import Command, Event, FlowEnd, Reply
 from messaging.rpc import Refused
 from orchestrators.domain import Domain
 from orchestrators.workflow import FaultRetry, Pattern, Step, Workflow
@@ -14,6 +14,7 @@ __all__ = [
     "Domain",
     "Event",
     "FaultRetry",
+    "FlowEnd",
     "Pattern",
     "Refused",
     "Reply",

@@ -1,8 +1,10 @@
 """The orders domain's contracts.
 
 ``orders.order.placed`` is the entry of the whole system: the storefront (or
-``interplay publish``) publishes it. Every later event of the flow carries the order's id and
-the fields the next domain needs (event-carried state), so no domain has to call another.
+``interplay publish``) publishes it. One of ``orders.order.completed``, ``cancelled`` or
+``rejected`` ends the order (``ends_flow``): its outcome is this domain's decision, so that is
+where the order's whole time is measured. Every later event of the flow carries the order's id
+and the fields the next domain needs (event-carried state), so no domain has to call another.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrators import Command, Event, Reply
+from orchestrators import Command, Event, FlowEnd, Reply
 
 # Identifiers travel to every domain's database and logs: printable ASCII only, so no control
 # character, bidi override or NUL from outside gets that far.
@@ -55,6 +57,7 @@ class OrderRejected(Event):
     """The order could not be accepted (for instance it was recorded already with other lines)."""
 
     message_type: ClassVar[str] = "orders.order.rejected"
+    ends_flow: ClassVar[FlowEnd | None] = FlowEnd("order", "rejected")
     order_id: str
     reason: str
     email: str | None = None  # so that notifications can tell the customer; optional since v1
@@ -64,6 +67,7 @@ class OrderCompleted(Event):
     """The order was paid and handed to the courier."""
 
     message_type: ClassVar[str] = "orders.order.completed"
+    ends_flow: ClassVar[FlowEnd | None] = FlowEnd("order", "completed")
     order_id: str
     email: str
     tracking_number: str
@@ -73,6 +77,7 @@ class OrderCancelled(Event):
     """The order was cancelled because a later domain failed; stock and money are restored."""
 
     message_type: ClassVar[str] = "orders.order.cancelled"
+    ends_flow: ClassVar[FlowEnd | None] = FlowEnd("order", "cancelled")
     order_id: str
     email: str
     reason: str

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from typing import Any
+
 from rich.table import Table
 
 from domains.registry import DOMAINS
+from interplay.cli.output import JSON, identifier_column, print_json, table_console, text_column
 from messaging.contracts import Contract, Event
 
 
@@ -25,16 +27,54 @@ def fields_of(contract: type[Contract]) -> str:
     )
 
 
-def events() -> None:
-    """List the events with their routing keys, producers, consumers and fields."""
-    table = Table(title="interplay events (exchange interplay.events)")
-    for column in ("routing key", "published by", "consumed by", "fields"):
-        table.add_column(column, overflow="fold")
+def event_rows() -> list[dict[str, Any]]:
+    """Each event with who publishes and consumes it, its fields, and the flow it ends."""
+    rows = []
     for routing_key, event in event_catalog().items():
-        producers = [d.name for d in DOMAINS.values() if event in d.publishes] or ["storefront"]
-        consumers = [d.name for d in DOMAINS.values() if event in d.consumes] or ["-"]
-        table.add_row(routing_key, ", ".join(producers), ", ".join(consumers), fields_of(event))
-    Console().print(table)
+        ends = event.ends_flow
+        rows.append(
+            {
+                "routing_key": routing_key,
+                "published_by": [d.name for d in DOMAINS.values() if event in d.publishes]
+                or ["storefront"],
+                "consumed_by": [d.name for d in DOMAINS.values() if event in d.consumes],
+                "schema_version": event.schema_version,
+                "fields": [
+                    {
+                        "name": name,
+                        "type": _type_name(field.annotation),
+                        "required": field.is_required(),
+                    }
+                    for name, field in event.model_fields.items()
+                ],
+                "ends_flow": {"flow": ends.flow, "outcome": ends.outcome} if ends else None,
+            }
+        )
+    return rows
+
+
+def events(as_json: bool = JSON) -> None:
+    """List the events with their routing keys, producers, consumers and fields."""
+    rows = event_rows()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="interplay events (exchange interplay.events)")
+    identifier_column(table, "routing key", (row["routing_key"] for row in rows))
+    cells = [
+        (
+            row["routing_key"],
+            ", ".join(row["published_by"]),
+            ", ".join(row["consumed_by"]) or "-",
+            fields_of(event),
+        )
+        for row, event in zip(rows, event_catalog().values(), strict=True)
+    ]
+    for index, header in enumerate(("published by", "consumed by", "fields"), start=1):
+        text_column(table, header, (cell[index] for cell in cells))
+    for cell in cells:
+        table.add_row(*cell)
+    table_console().print(table)
 
 
 def _type_name(annotation: object) -> str:

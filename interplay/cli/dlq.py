@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -20,6 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from domains.registry import DOMAINS
+from interplay.cli.output import (
+    JSON,
+    identifier_column,
+    plain,
+    print_json,
+    table_console,
+    text_column,
+)
 from interplay.operations.dead_letters import (
     MAX_PREFETCH,
     Selection,
@@ -59,21 +67,26 @@ def list_(
     limit: int = typer.Option(
         100, min=1, max=MAX_PREFETCH, help="Look at the oldest N dead letters of each domain."
     ),
-    as_json: bool = typer.Option(False, "--json", help="One JSON array, for machines."),
+    as_json: bool = JSON,
 ) -> None:
     """List dead letters, oldest first, leaving them all in their queues."""
     domains, selection = _domains(domain), _selection(None, type_, reason)
     reading = _with_broker(lambda broker: read_dead_letters(broker, domains, selection, limit))
     if as_json:
-        typer.echo(json.dumps([_summary(letter) for letter in reading.letters], indent=2))
+        print_json([_summary(letter) for letter in reading.letters])
         return
+    letters = reading.letters
     table = Table(title="dead letters")
-    table.add_column("domain")
-    table.add_column("message id", min_width=36)  # a uuid, whole: it is what show/replay take
-    for column in ("type", "reason", "detail", "from queue", "when"):
-        table.add_column(column, overflow="fold")
-    table.add_column("correlation id", min_width=36)
-    for letter in reading.letters:
+    # Ids whole: they are what show and replay take.
+    identifier_column(table, "domain", (letter.domain for letter in letters))
+    identifier_column(table, "message id", (letter.message_id or "-" for letter in letters))
+    identifier_column(table, "type", (letter.type or "-" for letter in letters))
+    identifier_column(table, "reason", (letter.reason or "-" for letter in letters))
+    text_column(table, "detail")
+    identifier_column(table, "from queue", (letter.queue or "-" for letter in letters))
+    identifier_column(table, "when", ["2026-01-01 00:00:00"])
+    identifier_column(table, "correlation id", (letter.correlation_id or "-" for letter in letters))
+    for letter in letters:
         detail = letter.detail if len(letter.detail) <= 60 else letter.detail[:59] + "…"
         cells = (letter.domain, letter.message_id, letter.type, letter.reason, detail)
         when = letter.dead_lettered_at
@@ -83,7 +96,7 @@ def list_(
             when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if when else "-",
             Text(_safe(letter.correlation_id or "-")),
         )
-    console.print(table if reading.letters else "no dead letters")
+    table_console().print(table if reading.letters else "no dead letters")
     for name, depth in reading.depths.items():
         if depth > limit:
             console.print(f"{name}: looked at the oldest {limit} of {depth}; see --limit")
@@ -244,26 +257,8 @@ def _body_text(body: bytes, max_bytes: int) -> str:
 
 
 def _plain_text(value: object) -> str:
-    plain = _plain(value)
-    return plain if isinstance(plain, str) else json.dumps(plain, ensure_ascii=False)
-
-
-def _plain(value: object) -> Any:
-    """A header value as JSON can hold it: AMQP tables carry bytes, datetimes and decimals."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            return repr(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+    as_json = plain(value)
+    return as_json if isinstance(as_json, str) else json.dumps(as_json, ensure_ascii=False)
 
 
 def _safe(text: str) -> str:

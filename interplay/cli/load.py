@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from interplay.cli.output import print_json
 from interplay.load.report import PERCENTILES, LoadReport
 from interplay.load.run import DEFAULT_MIX, InvalidMix, LoadPlan, LoadRun, parse_mix
 from interplay.settings import Settings
@@ -29,7 +30,10 @@ def load(
         "(alias undeliverable), timeout.",
     ),
     timeout: float = typer.Option(30.0, help="Seconds a flow may take before it is unfinished."),
-    json_path: Path = typer.Option(None, "--json", help="Write the figures here as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the figures as JSON on stdout (the progress goes to stderr)."
+    ),
+    json_path: Path = typer.Option(None, "--json-file", help="Also write the figures here."),
 ) -> None:
     """Place sample orders at a steady rate and report how their flows ended, and how fast.
 
@@ -41,22 +45,25 @@ def load(
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     try:
-        report = asyncio.run(_drive(Settings(), plan))
+        report = asyncio.run(_drive(Settings(), plan, errors if as_json else console))
     except PublishFailed as error:
         errors.print(f"[red]error:[/red] the broker did not take an order: {error}")
         raise typer.Exit(3) from error
     except OSError as error:
         errors.print(f"[red]error:[/red] cannot reach the broker: {error}")
         raise typer.Exit(3) from error
-    print_report(report)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"figures written to {json_path}")
+        (errors if as_json else console).print(f"figures written to {json_path}")
     if report.unfinished:
         raise typer.Exit(1)
 
 
-async def _drive(settings: Settings, plan: LoadPlan) -> LoadReport:
+async def _drive(settings: Settings, plan: LoadPlan, shown_on: Console) -> LoadReport:
     run = LoadRun(plan)
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -65,7 +72,7 @@ async def _drive(settings: Settings, plan: LoadPlan) -> LoadReport:
         TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=shown_on, transient=False) as progress:
         placing = progress.add_task("placing", total=plan.total, counts="")
         ending = progress.add_task("ended", total=plan.total, counts="")
         task = asyncio.create_task(run.run(settings.broker("interplay load"), settings.queues()))

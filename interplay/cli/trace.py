@@ -3,38 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from domains.registry import DOMAINS
+from interplay.cli.output import JSON, identifier_column, print_json, table_console
 from interplay.operations.trace import Hop, handled, hops, mermaid
 from interplay.settings import Settings
-
-console = Console(width=None if sys.stdout.isatty() else 200)  # piped: no folded columns
 
 
 def trace(
     correlation_id: str = typer.Argument(..., help="The flow's correlation id."),
     as_mermaid: bool = typer.Option(False, "--mermaid", help="Print a mermaid sequenceDiagram."),
+    as_json: bool = JSON,
 ) -> None:
     """Show every hop of one flow from the domains' inbox records."""
     flow = hops(asyncio.run(handled(Settings(), correlation_id)), DOMAINS)
-    if not flow:
-        console.print(f"no domain has handled a message of flow {correlation_id}")
-        raise typer.Exit(1)
-    if as_mermaid:
+    if as_json:
+        print_json({"correlation_id": correlation_id, "hops": flow})
+    elif not flow:
+        table_console().print(f"no domain has handled a message of flow {correlation_id}")
+    elif as_mermaid:
         print(mermaid(flow))
-        return
-    console.print(_table(correlation_id, flow))
+    else:
+        table_console().print(hops_table(correlation_id, flow))
+    if not flow:
+        raise typer.Exit(1)
 
 
-def _table(correlation_id: str, flow: list[Hop]) -> Table:
+def hops_table(correlation_id: str, flow: list[Hop]) -> Table:
+    """One row a hop; message types and participants are never broken across lines."""
     table = Table(title=f"flow {correlation_id}: {len(flow)} hops")
+    names = [name for hop in flow for name in (hop.type, hop.producer, hop.consumer)]
     for column in ("+ms", "message", "from", "to", "wire ms", "handled ms", "caused by"):
-        table.add_column(column, overflow="fold")
+        identifier_column(table, column, names if column in ("message", "caused by") else ())
     start = flow[0].sent_at
     ids = {hop.message_id: hop.type for hop in flow}
     for hop in flow:

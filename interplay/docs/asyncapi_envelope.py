@@ -14,7 +14,12 @@ DESCRIPTION = (
     "an orchestrator sends commands to its services' RPC queues and waits for their replies. "
     "Every message is persistent JSON with the envelope below (AMQP properties and headers); "
     "correlation_id is the business flow, the same on every message of one order. Readers "
-    "ignore fields they do not know; a breaking change gets a new schema_version."
+    "ignore fields they do not know; a breaking change gets a new schema_version. A producer "
+    "in another language may send an event with the envelope as AMQP properties (message_id, "
+    "type) or as the CloudEvents AMQP binding's headers alone (cloudEvents:id, cloudEvents:type, "
+    "cloudEvents:source, cloudEvents:specversion; the prefix cloudEvents_ is read too); where "
+    "both are set they must agree. An event without correlation_id starts a business flow "
+    "whose correlation id is its own id."
 )
 
 SERVERS = {
@@ -63,36 +68,79 @@ _HEADERS: dict[str, dict[str, Any]] = {
                        "description": "The version of the payload's contract."},
     "traceparent": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$",
                     "description": "W3C trace context: the flow is the trace."},
+    "cloudEvents:flowstarted": {"type": "string", "format": "date-time",
+                                "description": "CloudEvents extension: when the business flow "
+                                "began, the same on every message of the flow; absent on its "
+                                "first message (its own time)."},
 }  # fmt: skip
 
 _REQUIRED = ["message_id", "correlation_id", "type", "timestamp", "app_id", "content_type"]
 _REQUIRED += ["cloudEvents:specversion", "cloudEvents:id", "cloudEvents:source"]
 _REQUIRED += ["cloudEvents:type", "cloudEvents:time", "schema_version", "traceparent"]
+_REQUIRED += ["cloudEvents:flowstarted"]
+
+# What a reader accepts from a producer that is not interplay: one of two ways to say the id
+# and the type (messaging.cloudevents).
+_ACCEPTED = [
+    {"title": "AMQP properties", "required": ["message_id", "type"]},
+    {"title": "CloudEvents headers alone", "required": ["cloudEvents:id", "cloudEvents:type"]},
+]
+_FROM_ANOTHER_LANGUAGE = {
+    "name": "placedByAnotherLanguage",
+    "summary": "An order placed by a storefront that is not interplay: CloudEvents headers only, "
+    "no correlation_id, so the order's flow is named by its cloudEvents:id.",
+    "headers": {
+        "content_type": CONTENT_TYPE,
+        "delivery_mode": 2,
+        "cloudEvents:specversion": SPEC_VERSION,
+        "cloudEvents:id": "5b0c7e2a-9f0d-4c55-8a51-3f1e0d6b2a77",
+        "cloudEvents:type": "orders.order.placed",
+        "cloudEvents:source": "storefront-go",
+        "cloudEvents:time": "2026-11-22T03:48:49.719510+00:00",
+    },
+}
 
 
-def _trait(description: str, *, also_required: tuple[str, ...] = (), reply_to: bool = False) -> Any:
+def _trait(
+    description: str,
+    *,
+    also_required: tuple[str, ...] = (),
+    reply_to: bool = False,
+    from_outside: bool = False,
+) -> Any:
     properties = {**_AMQP_PROPERTIES, **_HEADERS}
     if reply_to:
         properties["reply_to"] = {
             "type": "string",
             "description": "AMQP property: where the reply goes (amq.rabbitmq.reply-to).",
         }
-    return {
-        "headers": {
-            "type": "object",
-            "description": description,
-            "properties": properties,
-            "required": [*_REQUIRED, *also_required],
-        },
+    headers: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": [*_REQUIRED, *also_required],
+    }
+    trait: dict[str, Any] = {
+        "headers": headers,
         "correlationId": {
             "description": "The business flow, the same on every message of one order.",
             "location": "$message.header#/correlation_id",
         },
     }
+    if from_outside:  # interplay sends all of them; a reader needs only these
+        headers["required"] = ["content_type"]
+        headers["anyOf"] = _ACCEPTED
+        trait["examples"] = [_FROM_ANOTHER_LANGUAGE]
+    return trait
 
 
 TRAITS = {
-    "event": _trait("The envelope of an event on interplay.events."),
+    "event": _trait(
+        "The envelope of an event on interplay.events. interplay's own events carry every "
+        "property and header listed; a reader requires only the id and the type, as AMQP "
+        "properties or as CloudEvents headers (docs/howto/publish-from-another-language.md).",
+        from_outside=True,
+    ),
     "command": _trait(
         "The envelope of a command to a service's RPC queue.",
         also_required=("causation_id", "reply_to"),

@@ -6,6 +6,7 @@ classes record them (``recording``). Import from here::
 
 from messaging.metrics.definitions import (
     MESSAGING_SYSTEM,
+    Clocked,
     Hop,
     Metrics,
     Outcome,
@@ -22,6 +23,7 @@ from messaging.metrics.recording import (
 
 __all__ = [
     "MESSAGING_SYSTEM",
+    "Clocked",
     "ConsumedHop",
     "ConsumerMetrics",
     "Hop",

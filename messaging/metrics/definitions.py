@@ -32,6 +32,8 @@ LATENCY_BUCKETS = (
     10.0,
 )
 FLOW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# A whole order crosses five domains; under load or after a retry it takes minutes.
+END_TO_END_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 class Hop(StrEnum):
@@ -51,6 +53,13 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     REJECTED = "rejected"
     DUPLICATE = "duplicate"  # handled before (same message id): acked, not handled again
+
+
+class Clocked(StrEnum):
+    """A time measured across two processes' clocks, which a skew can make negative."""
+
+    HOP_LATENCY = "hop_latency"
+    FLOW_END_TO_END = "flow_end_to_end"
 
 
 class PublishErrorReason(StrEnum):
@@ -91,7 +100,10 @@ class Metrics:
         )
         self.hop_latency = Histogram(
             "interplay_hop_latency_seconds",
-            "Time from the producer's timestamp to the consumer starting to handle the message.",
+            "Time from the producer's timestamp to the consumer starting to handle the message. "
+            "Two hosts' clocks: assumes they are synchronised (NTP); a negative time (the "
+            "consumer's clock behind) is recorded as 0 and counted in "
+            "interplay_clock_skew_clamped_total.",
             HOP_LABELS,
             buckets=LATENCY_BUCKETS,
             registry=registry,
@@ -112,9 +124,26 @@ class Metrics:
         )
         self.flow_duration = Histogram(
             "interplay_flow_duration_seconds",
-            "Duration of one workflow run in one domain, from trigger to outcome event.",
+            "Duration of one workflow run in one domain, from trigger to outcome event; not the "
+            "order's whole time (interplay_flow_end_to_end_seconds).",
             ["domain", "workflow", "pattern", "outcome"],
             buckets=FLOW_BUCKETS,
+            registry=registry,
+        )
+        self.flow_end_to_end = Histogram(
+            "interplay_flow_end_to_end_seconds",
+            "A business flow's whole time, from its first message (cloudEvents:flowstarted) to "
+            "the consumption of the event that ends it (a contract with ends_flow), recorded by "
+            "the consuming domain. Clocks of two hosts: a negative time is recorded as 0.",
+            ["flow", "outcome", "domain", "pattern"],
+            buckets=END_TO_END_BUCKETS,
+            registry=registry,
+        )
+        self.clock_skew_clamped = Counter(
+            "interplay_clock_skew_clamped_total",
+            "Times measured across two hosts' clocks that came out negative and were recorded "
+            "as 0: the consumer's clock is behind the producer's. Not 0: synchronise the clocks.",
+            ["domain", "service", "pattern", "measurement"],
             registry=registry,
         )
         self.flows_in_flight = Gauge(

@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 
 from messaging.metrics.definitions import (
     MESSAGING_SYSTEM,
+    Clocked,
     Hop,
     Metrics,
     Outcome,
@@ -69,9 +70,17 @@ class PublisherMetrics:
 class ConsumedHop:
     """The metric children of one (queue, message type) a consumer records, bound once."""
 
-    __slots__ = ("consumed", "handling", "latency")
+    __slots__ = ("clamped", "consumed", "handling", "latency")
 
-    def __init__(self, metrics: Metrics, queue: str, labels: Labels, hop: Hop, message_type: str):
+    def __init__(
+        self,
+        metrics: Metrics,
+        queue: str,
+        labels: Labels,
+        hop: Hop,
+        message_type: str,
+        clamped: Counter,
+    ):
         hop_labels = (
             MESSAGING_SYSTEM,
             queue,
@@ -87,6 +96,14 @@ class ConsumedHop:
             outcome: metrics.messages_consumed.labels("process", *hop_labels, outcome.value)
             for outcome in Outcome
         }
+        self.clamped = clamped
+
+    def observe_latency(self, seconds: float) -> None:
+        """Hop latency: producer's clock to consumer's; a skew never records a negative time."""
+        if seconds < 0.0:
+            self.clamped.inc()
+            seconds = 0.0
+        self.latency.observe(seconds)
 
 
 class ConsumerMetrics:
@@ -98,13 +115,38 @@ class ConsumerMetrics:
         self.labels = labels
         self.hop = hop
         self._hops: dict[str, ConsumedHop] = {}
+        self._ends: dict[tuple[str, str], Histogram] = {}
+        clamped = metrics.clock_skew_clamped
+        names = (labels.domain, labels.service, labels.pattern)
+        self._latency_clamped = clamped.labels(*names, Clocked.HOP_LATENCY.value)
+        self._end_to_end_clamped = clamped.labels(*names, Clocked.FLOW_END_TO_END.value)
 
     def of(self, message_type: str) -> ConsumedHop:
         hop = self._hops.get(message_type)
         if hop is None:
-            hop = ConsumedHop(self.metrics, self.queue, self.labels, self.hop, message_type)
+            hop = ConsumedHop(
+                self.metrics,
+                self.queue,
+                self.labels,
+                self.hop,
+                message_type,
+                self._latency_clamped,
+            )
             self._hops[message_type] = hop
         return hop
+
+    def flow_ended(self, flow: str, outcome: str, seconds: float) -> None:
+        """A business flow's whole time, seen at the consumption of the event that ends it."""
+        histogram = self._ends.get((flow, outcome))
+        if histogram is None:
+            histogram = self.metrics.flow_end_to_end.labels(
+                flow, outcome, self.labels.domain, self.labels.pattern
+            )
+            self._ends[(flow, outcome)] = histogram
+        if seconds < 0.0:
+            self._end_to_end_clamped.inc()
+            seconds = 0.0
+        histogram.observe(seconds)
 
 
 class RpcClientMetrics:

@@ -53,6 +53,7 @@ outbox_messages = Table(
     Column("schema_version", Integer, nullable=False),
     Column("time", Float, nullable=False),
     Column("traceparent", String(64), nullable=False),
+    Column("flow_started", String(40)),  # the envelope's flow start, so a resent event keeps it
     Column("body", Text, nullable=False),
     Column("sent_at", Float, index=True),
 )
@@ -90,6 +91,7 @@ async def store(connection: Statements, event: OutgoingEvent) -> None:
             "schema_version": envelope.schema_version,
             "time": envelope.time.timestamp(),
             "traceparent": envelope.traceparent,
+            "flow_started": envelope.flow_started,
             "body": event.body.decode(),
             "sent_at": None,
         },
@@ -195,4 +197,5 @@ def _envelope(row: RowMapping) -> Envelope:
         time=datetime.fromtimestamp(row["time"], UTC),
         schema_version=row["schema_version"],
         traceparent=row["traceparent"],
+        flow_started=row["flow_started"],
     )

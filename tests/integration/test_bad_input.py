@@ -41,7 +41,15 @@ def placed(body: bytes | dict[str, object], **properties: object) -> Message:
 CASES = {
     "not JSON": (placed(b"order please"), "malformed_json"),
     "JSON of the wrong shape": (placed({"order": VALID}), "schema_violation"),
-    "missing envelope header": (placed(VALID, correlation_id=None), "invalid_envelope"),
+    "missing envelope type": (placed(VALID, type=None), "invalid_envelope"),
+    "property and CloudEvents header disagree": (
+        placed(VALID, headers={"cloudEvents:id": "another-id"}),
+        "invalid_envelope",
+    ),
+    "unknown CloudEvents version": (
+        placed(VALID, headers={"cloudEvents:specversion": "0.3"}),
+        "invalid_envelope",
+    ),
     "garbled envelope header": (
         placed(VALID, headers={"schema_version": "one"}),
         "invalid_envelope",

@@ -4,6 +4,7 @@ patterns (orchestrated domains from saga rows, choreographed ones from their ste
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ def view(views: list[FlowView], domain: str, workflow: str) -> FlowView:
     return found
 
 
-async def test_a_flow_is_shown_while_in_progress_and_when_finished(tmp_path: Path) -> None:
+async def test_a_flow_is_shown_while_in_progress_and_when_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with fresh_vhost("interplay-flows") as amqp_url:
         settings = settings_for(amqp_url, tmp_path, PATTERNS)
         async with running_system(amqp_url, tmp_path, PATTERNS):
@@ -70,6 +73,15 @@ async def test_a_flow_is_shown_while_in_progress_and_when_finished(tmp_path: Pat
         completed = await flow_views(settings, happy)
         assert {v.status for v in completed} == {FlowStatus.COMPLETED}
         assert view(completed, "shipping", "ship_order").done == ("quote", "book", "label")
+
+        monkeypatch.setenv("INTERPLAY_DATABASE_URL", settings.database_url)
+        shown = await asyncio.to_thread(CliRunner().invoke, app, ["flows", "show", happy, "--json"])
+        assert shown.exit_code == 0, shown.output
+        document = json.loads(shown.output)
+        assert document["correlation_id"] == happy
+        runs = {(run["domain"], run["workflow"]): run for run in document["runs"]}
+        assert runs["shipping", "ship_order"]["done"] == ["quote", "book", "label"]
+        assert {run["status"] for run in document["runs"]} == {"completed"}
 
 
 def test_the_command_prints_each_domain_and_says_when_nothing_is_known(

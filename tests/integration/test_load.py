@@ -98,7 +98,7 @@ async def test_the_command_writes_its_figures_as_json(
     process = await asyncio.create_subprocess_exec(
         *command,
         *options,
-        "--json",
+        "--json-file",
         str(figures_path),
         env=environment,
         stdout=asyncio.subprocess.PIPE,
@@ -109,6 +109,29 @@ async def test_the_command_writes_its_figures_as_json(
     assert process.returncode == 0, output.decode()
     assert "p99" in output.decode()
     figures = json.loads(figures_path.read_text())
+    assert figures["placed"] == 10
+    assert figures["completed"] == figures["cancelled"] == 5
+    assert figures["by_path"]["declined"] == {"placed": 5, "cancelled": 5}
+
+
+async def test_the_command_prints_only_json_on_stdout_with_json(
+    system: System, settings: Settings
+) -> None:
+    environment = {**os.environ, "INTERPLAY_AMQP_URL": settings.amqp_url.get_secret_value()}
+    command = [sys.executable, "-c", "from interplay.cli import app; app()", "load"]
+    options = ["--rate", "10", "--duration", "1", "--mix", "happy=1,declined=1", "--json"]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        *options,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    output, progress = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0, progress.decode()
+    figures = json.loads(output)  # stdout is the document and nothing else
+    assert "placing" in progress.decode()
     assert figures["placed"] == 10
     assert figures["completed"] == figures["cancelled"] == 5
     assert figures["by_path"]["declined"] == {"placed": 5, "cancelled": 5}

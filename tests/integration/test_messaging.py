@@ -197,7 +197,7 @@ BAD_MESSAGES = {
     "malformed_json": _raw(b"{not json"),
     "schema_violation": _raw(b'{"parcel_id": "p", "weight_grams": "heavy"}'),
     "unknown_type": _raw(b'{"parcel_id": "p", "weight_grams": 1}', type="depot.parcel.melted"),
-    "invalid_envelope": _raw(b'{"parcel_id": "p", "weight_grams": 1}', correlation_id=None),
+    "invalid_envelope": _raw(b'{"parcel_id": "p", "weight_grams": 1}', type=None),
     "invalid_envelope-garbled-time": _raw(
         b'{"parcel_id": "p", "weight_grams": 1}', headers={"cloudEvents:time": "yesterday"}
     ),

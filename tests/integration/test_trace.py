@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,14 @@ async def test_a_flow_is_traced_in_causal_order_across_both_patterns(
     assert table.exit_code == 0, table.output
     assert "payments.payment.capture" in table.output
     assert f"{len(flow)} hops" in table.output
+    for line in table.output.splitlines():  # a message type is never broken across lines
+        assert not line.rstrip().endswith(("payments.payment.", "orders.order."))
+
+    as_json = await asyncio.to_thread(CliRunner().invoke, app, ["trace", flow_id, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.output)
+    assert document["correlation_id"] == flow_id
+    assert [hop["type"] for hop in document["hops"]] == types
+    assert {"message_id", "causation_id", "producer", "consumer", "wire_seconds"} <= set(
+        document["hops"][0]
+    )
