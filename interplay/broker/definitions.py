@@ -7,6 +7,8 @@ own routing keys (``^payments\\.``) and bind only the keys its workflows consume
 
 - ``storefront``: the outside that places orders (``interplay publish``); it may publish the
   events no domain publishes but some domain consumes (``orders.order.placed``), nothing else;
+- ``operator``: a person at the command line, opt-in (``operator=True``): publishes what the
+  storefront publishes and watches every event of a flow (``interplay publish --follow``);
 - ``admin``: the operator's login for the management UI (tag ``administrator``); no process uses it.
 
 A password is never made up: it comes from ``<PREFIX><USER>_PASSWORD`` and is stored as RabbitMQ
@@ -40,6 +42,10 @@ from orchestrators.choreography import step_queue
 HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
 ADMIN = "admin"
 STOREFRONT = "storefront"
+OPERATOR = "operator"
+# The queue a client declares without a name (``interplay publish --follow``, ``interplay load``):
+# RabbitMQ names it ``amq.gen-<random>`` and checks configure, write and read against that name.
+SERVER_NAMED_QUEUE = r"amq\.gen-.*"
 SHARED_EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
 # RPC requests go to a service's queue and replies to direct reply-to, both through the default
 # exchange, which RabbitMQ authorises as ``amq.default`` whatever the target queue.
@@ -156,17 +162,41 @@ def storefront_user(domains: Iterable[Domain]) -> BrokerUser:
     )
 
 
+def operator_user(domains: Iterable[Domain]) -> BrokerUser:
+    """Places orders as the storefront does and watches them: ``interplay publish ... --follow``.
+
+    The watch queue is server-named and exclusive, so the operator can declare, bind and consume
+    only queues that die with its own connection; it binds ``#`` on ``interplay.events`` (topic
+    read ``.*``) to see every event of the flow, and may publish only the external events.
+    """
+    names = f"^({_literal(EVENTS_EXCHANGE)}|{SERVER_NAMED_QUEUE})$"
+    return BrokerUser(
+        name=OPERATOR,
+        configure=names,
+        write=names,
+        read=names,
+        topic_write=exactly(external_events(domains)),
+        topic_read=EVERYTHING,
+    )
+
+
 def admin_user() -> BrokerUser:
     return BrokerUser(ADMIN, EVERYTHING, EVERYTHING, EVERYTHING, tags=("administrator",))
 
 
 def broker_users(
-    domains: Iterable[Domain], *, storefront: bool = True, admin: bool = True
+    domains: Iterable[Domain],
+    *,
+    storefront: bool = True,
+    operator: bool = False,
+    admin: bool = True,
 ) -> list[BrokerUser]:
     domains = list(domains)
     users = [domain_user(domain) for domain in domains]
     if storefront:
         users.append(storefront_user(domains))
+    if operator:
+        users.append(operator_user(domains))
     if admin:
         users.append(admin_user())
     return users

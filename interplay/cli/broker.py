@@ -43,10 +43,15 @@ def write_definitions(
         help="Leave every password_hash empty, for a deploy step that fills them in.",
     ),
     storefront: bool = typer.Option(True, help="Add the storefront user (places orders)."),
+    operator: bool = typer.Option(
+        False, help="Add the operator user (places orders and watches them with --follow)."
+    ),
     admin: bool = typer.Option(True, help="Add the admin user (management UI)."),
 ) -> None:
     """Write RabbitMQ definitions: a user per domain limited to its own names and events."""
-    users = definitions.broker_users(DOMAINS.values(), storefront=storefront, admin=admin)
+    users = definitions.broker_users(
+        DOMAINS.values(), storefront=storefront, operator=operator, admin=admin
+    )
     try:
         passwords = (
             None
