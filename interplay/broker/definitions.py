@@ -43,9 +43,10 @@ HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
 ADMIN = "admin"
 STOREFRONT = "storefront"
 OPERATOR = "operator"
-# The queue a client declares without a name (``interplay publish --follow``, ``interplay load``):
-# RabbitMQ names it ``amq.gen-<random>`` and checks configure, write and read against that name.
-SERVER_NAMED_QUEUE = r"amq\.gen-.*"
+# The queue ``interplay publish --follow`` declares without a name: aio-pika names it
+# ``amq_<uuid hex>`` (RabbitMQ itself would say ``amq.gen-<random>``), and RabbitMQ checks
+# configure, write and read against that name.
+WATCH_QUEUE = r"(amq_[0-9a-f]{32}|amq\.gen-[A-Za-z0-9_-]+)"
 SHARED_EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
 # RPC requests go to a service's queue and replies to direct reply-to, both through the default
 # exchange, which RabbitMQ authorises as ``amq.default`` whatever the target queue.
@@ -165,11 +166,11 @@ def storefront_user(domains: Iterable[Domain]) -> BrokerUser:
 def operator_user(domains: Iterable[Domain]) -> BrokerUser:
     """Places orders as the storefront does and watches them: ``interplay publish ... --follow``.
 
-    The watch queue is server-named and exclusive, so the operator can declare, bind and consume
-    only queues that die with its own connection; it binds ``#`` on ``interplay.events`` (topic
+    The watch queue has a generated name (``WATCH_QUEUE``), so the operator declares, binds and
+    consumes no queue of a domain; it binds ``#`` on ``interplay.events`` (topic
     read ``.*``) to see every event of the flow, and may publish only the external events.
     """
-    names = f"^({_literal(EVENTS_EXCHANGE)}|{SERVER_NAMED_QUEUE})$"
+    names = f"^({_literal(EVENTS_EXCHANGE)}|{WATCH_QUEUE})$"
     return BrokerUser(
         name=OPERATOR,
         configure=names,

@@ -1,9 +1,12 @@
-"""Fixtures of the live deploy tests: the interplay command and the local RabbitMQ."""
+"""Fixtures of the live deploy tests: the interplay command, the local RabbitMQ, the engine."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from tests.deploy.compose_stack import EngineUnavailable, start_engine
 from tests.deploy.deploy_harness import INTERPLAY, run
 from tests.deploy.live_harness import ensure_prometheus_plugin, http_status
 
@@ -26,3 +29,18 @@ def local_broker() -> None:
     run("rabbitmq-diagnostics", "-q", "check_port_connectivity")
     ensure_prometheus_plugin()
     assert http_status("http://127.0.0.1:15692/metrics/per-object") == 200
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """The project's own Docker engine, started by scripts/install-container-engine.
+
+    In CI (CI=true) an engine that cannot start fails the tests with the reason: the compose
+    stack must be proven there. Elsewhere the containers' tests skip, saying why.
+    """
+    try:
+        return start_engine()
+    except EngineUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the container engine cannot start in CI: {error}", pytrace=False)
+        pytest.skip(f"no container engine here: {error}")

@@ -126,11 +126,15 @@ def lint_problems(report: dict[str, Any]) -> list[str]:
 # --- compose ------------------------------------------------------------------------------
 
 
-def compose_config(env_file: Path | None = COMPOSE_ENV_EXAMPLE) -> dict[str, Any]:
+def compose_env(target: Path) -> Path:
+    """The .env a user makes with scripts/compose-env: .env.example with random passwords."""
+    target.write_text(run(REPO / "scripts" / "compose-env").stdout)
+    return target
+
+
+def compose_config(env_file: Path) -> dict[str, Any]:
     """`docker-compose config`: the compose file as the tool resolves it (variables, anchors)."""
-    args: list[str | Path] = [tool("docker-compose")]
-    if env_file is not None:
-        args += ["--env-file", env_file]
+    args: list[str | Path] = [tool("docker-compose"), "--env-file", env_file]
     args += ["-f", COMPOSE_FILE, "config"]
     # Variables of the developer's shell must not leak into what the file says.
     environ = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME")}
@@ -140,11 +144,12 @@ def compose_config(env_file: Path | None = COMPOSE_ENV_EXAMPLE) -> dict[str, Any
 
 
 def domain_services(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The compose services that run the interplay image (those built from deploy/Dockerfile)."""
+    """The compose services that run a domain (``interplay run``) from deploy/Dockerfile's image."""
     return {
         name: service
         for name, service in config["services"].items()
         if service.get("build", {}).get("dockerfile", "").endswith("deploy/Dockerfile")
+        and service.get("command", [""])[0] == "run"
     }
 
 

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.deploy.deploy_harness import (
     DOMAINS,
     SCHEMAS,
     compose_config,
+    compose_env,
     domain_services,
     module,
     run,
@@ -30,29 +32,37 @@ RENDER_DEFINITIONS = DEPLOY / "rabbitmq" / "render_definitions.py"
 
 
 @pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    return compose_config()
+def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compose_env(tmp_path_factory.mktemp("compose") / ".env")
 
 
-def test_docker_compose_accepts_the_file_with_and_without_an_env_file() -> None:
-    run(tool("docker-compose"), "-f", COMPOSE_FILE, "config", "-q")
-    run(
-        tool("docker-compose"),
-        "--env-file",
-        COMPOSE_ENV_EXAMPLE,
-        "-f",
-        COMPOSE_FILE,
-        "config",
-        "-q",
-    )
+@pytest.fixture(scope="module")
+def config(env_file: Path) -> dict[str, Any]:
+    return compose_config(env_file)
 
 
-def test_docker_compose_rejects_a_broken_file(tmp_path: Path) -> None:
+def test_docker_compose_accepts_the_file_with_the_env_compose_env_writes(env_file: Path) -> None:
+    run(tool("docker-compose"), "--env-file", env_file, "-f", COMPOSE_FILE, "config", "-q")
+
+
+def test_without_passwords_compose_refuses_to_start_and_names_the_variable() -> None:
+    for env_file in (COMPOSE_ENV_EXAMPLE, None):  # the example as it is, and no .env at all
+        args = [tool("docker-compose"), "-f", COMPOSE_FILE, "config", "-q"]
+        if env_file is not None:
+            args[1:1] = ["--env-file", str(env_file)]
+        result = run(*args, check=False, env={"PATH": "/usr/bin:/bin"})
+        assert result.returncode != 0
+        assert re.search(r"[A-Z_]+_PASSWORD in deploy/compose/.env", result.stderr), result.stderr
+
+
+def test_docker_compose_rejects_a_broken_file(tmp_path: Path, env_file: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(
         COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: when_ready", 1)
     )
-    result = run(tool("docker-compose"), "-f", broken, "config", "-q", check=False)
+    result = run(
+        tool("docker-compose"), "--env-file", env_file, "-f", broken, "config", "-q", check=False
+    )
     assert result.returncode != 0
     assert "when_ready" in result.stderr
 
@@ -90,8 +100,8 @@ def test_each_domain_runs_as_its_own_service_from_one_image(config: dict[str, An
         assert service["command"] == ["run", domain]
         environment = service["environment"]
         assert environment[f"INTERPLAY_{domain.upper()}_PATTERN"] == "orchestration"
-        assert environment["INTERPLAY_AMQP_URL"] == (
-            f"amqp://{domain}:{domain}-dev-only@rabbitmq:5672/"
+        assert re.fullmatch(
+            rf"amqp://{domain}:[0-9a-f]{{36}}@rabbitmq:5672/", environment["INTERPLAY_AMQP_URL"]
         )
         assert (
             environment["INTERPLAY_DATABASE_URL"] == f"sqlite+aiosqlite:////data/{domain}.sqlite3"
@@ -102,23 +112,11 @@ def test_each_domain_runs_as_its_own_service_from_one_image(config: dict[str, An
         assert service["cap_drop"] == ["ALL"]
 
 
-def test_the_pattern_of_a_domain_can_be_switched_from_the_env_file(tmp_path: Path) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text(
-        COMPOSE_ENV_EXAMPLE.read_text().replace(
-            "PAYMENTS_PATTERN=orchestration", "PAYMENTS_PATTERN=choreography"
-        )
-    )
-    services = domain_services(compose_config(env_file))
-    assert services["payments"]["environment"]["INTERPLAY_PAYMENTS_PATTERN"] == "choreography"
-    assert services["orders"]["environment"]["INTERPLAY_ORDERS_PATTERN"] == "orchestration"
-
-
 def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_dependencies(
     config: dict[str, Any],
 ) -> None:
     for name, service in config["services"].items():
-        if name == "rabbitmq-definitions":  # a one-shot job
+        if name in ("rabbitmq-definitions", "cli"):  # one-shot jobs
             continue
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for dependency, condition in service.get("depends_on", {}).items():
@@ -133,23 +131,34 @@ def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_depe
     }
 
 
-def test_no_password_is_written_into_the_compose_file() -> None:
+def test_no_password_has_a_default_anywhere() -> None:
     text = COMPOSE_FILE.read_text()
-    # Every credential is a ${VAR:-dev-only-default} reference.
-    for url in re.findall(r"amqp://[^\s]+", text):
-        assert re.fullmatch(
-            r"amqp://(\w+):\$\{([A-Z_]+)_PASSWORD:-\1-dev-only\}@rabbitmq:5672/", url
-        ), url
-    for line in text.splitlines():
-        if "PASSWORD" in line.split(":")[0]:
-            assert "${" in line, line
+    # Every credential is a required ${VAR:?message}: compose stops and names what is unset.
+    urls = re.findall(r"amqp://(\w+):(\$\{[^}]*\})@", text)
+    assert len(urls) == len(DOMAINS) + 1 == text.count("amqp://")  # the domains and the operator
+    for user, password in urls:
+        assert password.startswith(f"${{{user.upper()}_PASSWORD:?"), user
+    assert re.findall(r"_PASSWORD:-", text) == []
+    example = COMPOSE_ENV_EXAMPLE.read_text()
+    assert re.findall(r"^[A-Z_]+_PASSWORD=.+$", example, re.M) == [], "the example sets none"
+
+
+def test_every_image_and_host_port_is_a_variable_and_every_service_has_a_memory_limit() -> None:
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    for name, service in document["services"].items():
+        assert re.fullmatch(r"\$\{INTERPLAY_([A-Z]+_)*IMAGE:-[^}]+\}", service["image"]), name
+        for mapping in service.get("ports", []):
+            assert re.fullmatch(r"127\.0\.0\.1:\$\{INTERPLAY_[A-Z_]+_PORT:-\d+\}:\d+", mapping)
+        assert "mem_limit" in service, name
+    assert document["services"]["prometheus"]["profiles"] == ["prometheus", "grafana"]
+    assert document["services"]["grafana"]["profiles"] == ["grafana"]
 
 
 def test_env_example_sets_every_variable_the_compose_file_reads() -> None:
     text = "\n".join(
         line for line in COMPOSE_FILE.read_text().splitlines() if not line.lstrip().startswith("#")
     )
-    referenced = set(re.findall(r"\$\{([A-Z_]+)(?::-[^}]*)?\}", text))
+    referenced = set(re.findall(r"\$\{([A-Z_]+)(?::[-?][^}]*)?\}", text))
     example = {
         line.split("=", 1)[0]
         for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines()
@@ -209,13 +218,29 @@ def test_each_domain_has_its_own_user_limited_to_its_own_names() -> None:
 
 def test_definitions_are_generated_from_the_domain_registry() -> None:
     # Regenerate with: interplay broker definitions --without-passwords --no-storefront \
-    #   -o deploy/rabbitmq/definitions.json
+    #   --operator -o deploy/rabbitmq/definitions.json
     from domains.registry import DOMAINS as REGISTERED
     from interplay.broker.definitions import broker_users
     from interplay.broker.definitions import definitions as generate
 
-    users = broker_users(REGISTERED.values(), storefront=False)
+    users = broker_users(REGISTERED.values(), storefront=False, operator=True)
     assert definitions() == generate(users, vhost="/", passwords=None)
+
+
+def test_the_operator_places_orders_and_watches_them_but_declares_no_domain_queue() -> None:
+    loaded = definitions()
+    (operator,) = [p for p in loaded["permissions"] if p["user"] == "operator"]
+    (topic,) = [p for p in loaded["topic_permissions"] if p["user"] == "operator"]
+    watch_queue = f"amq_{uuid.uuid4().hex}"  # how aio-pika names a queue declared without one
+    for access in ("configure", "write", "read"):
+        assert re.search(operator[access], watch_queue) and re.search(
+            operator[access], "interplay.events"
+        )
+        assert not re.search(operator[access], "orders.inbox"), access
+        assert not re.search(operator[access], "amq.default"), access
+    assert re.search(topic["write"], "orders.order.placed")
+    assert not re.search(topic["write"], "payments.payment.captured")
+    assert re.search(topic["read"], "#")  # --follow binds every event of the flow
 
 
 def test_compose_logs_each_domain_in_as_its_own_user(config: dict[str, Any]) -> None:

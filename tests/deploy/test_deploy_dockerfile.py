@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.deploy.deploy_harness import (
     DEPLOY,
@@ -54,10 +57,44 @@ def test_hadolint_finds_nothing() -> None:
 def test_image_is_multi_stage_on_python_slim_and_runs_as_a_numeric_non_root_user() -> None:
     build, runtime = stages()
     base = next(c for c in instructions() if c.cmd == "ARG" and "PYTHON_IMAGE" in c.value[0])
-    assert base.value[0] == "PYTHON_IMAGE=python:3.11-slim"
+    # Pinned to a patch release, never a floating tag; CI passes its own Debian-built base.
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", base.value[0])
     assert build[0].value[0] == runtime[0].value[0] == "${PYTHON_IMAGE}"
     users = [c.value[0] for c in runtime if c.cmd == "USER"]
     assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0"
+
+
+def test_builds_without_a_registry_frontend_and_labels_version_and_revision() -> None:
+    # `# syntax=` makes BuildKit pull a frontend image: no registry, no build.
+    assert not DOCKERFILE.read_text().lstrip().lower().startswith("# syntax")
+    labels = " ".join(" ".join(c.value) for c in stages()[-1] if c.cmd == "LABEL")
+    for label in ("version", "revision", "source", "title"):
+        assert f"org.opencontainers.image.{label} " in labels, label
+
+
+def constraints() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "deploy" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_constraints_pin_every_dependency_within_what_pyproject_asks() -> None:
+    # The image installs with `--constraint deploy/constraints.txt`; after a change to the
+    # dependencies, scripts/lock-image-deps writes it anew. The built image is compared with it
+    # in test_deploy_stack.py.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["uvloop"]]
+    pins = constraints()
+    stale = []
+    for requirement in map(Requirement, wanted):
+        pinned = pins.get(canonicalize_name(requirement.name))
+        if pinned is None or not requirement.specifier.contains(pinned, prereleases=True):
+            stale.append(f"{requirement} (pinned: {pinned})")
+    assert stale == [], "run scripts/lock-image-deps: " + ", ".join(stale)
+    assert "--constraint constraints.txt" in DOCKERFILE.read_text()
 
 
 def test_runtime_stage_holds_no_build_tools_or_secrets() -> None:
@@ -161,7 +198,8 @@ def test_dockerignore_sends_only_what_the_image_needs(tmp_path: Path) -> None:
     included = build_context(tmp_path)
     # docker always sends .dockerignore itself; it never reaches the image (no COPY of it).
     tops = {path.split("/")[0] for path in included} - {".dockerignore"}
-    assert tops <= {
+    assert [path for path in included if path.startswith("deploy")] == ["deploy/constraints.txt"]
+    assert tops - {"deploy"} <= {
         "pyproject.toml",
         "README.md",
         "messaging",
