@@ -1,5 +1,5 @@
 # The obvious targets. `make up` runs the whole system, `make test` runs every test.
-.PHONY: up test unit integration e2e deploy-test lint format typecheck bench clean
+.PHONY: up test unit integration e2e deploy-test engine engine-stop lock lint format typecheck bench clean
 
 up:
 	scripts/up
@@ -16,8 +16,20 @@ integration:
 e2e:
 	scripts/ensure-rabbitmq && .venv/bin/pytest tests/e2e -q
 
+# The deploy artifacts, and the compose stack in real containers (the engine is started, not stopped)
 deploy-test:
-	bash scripts/install-deploy-tools.sh && .venv/bin/pytest tests/deploy -q
+	bash scripts/install-deploy-tools.sh && scripts/install-container-engine install start && .venv/bin/pytest tests/deploy -q
+
+# Debian's docker.io and podman, a dockerd of the project's own, every image the stack runs
+engine:
+	scripts/install-container-engine install start images
+
+engine-stop:
+	scripts/install-container-engine stop
+
+# Pin the image's Python packages again after a change to pyproject's dependencies
+lock:
+	scripts/lock-image-deps
 
 lint:
 	.venv/bin/ruff check .

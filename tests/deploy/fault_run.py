@@ -27,6 +27,7 @@ from interplay.load.sample_orders import (
     order,
 )
 from tests.deploy.compose_stack import Stack
+from tests.deploy.deploy_harness import DOMAINS
 from tests.flows import EventTap
 
 TERMINAL = {"orders.order.completed", "orders.order.cancelled"}
@@ -49,9 +50,9 @@ class FaultReport:
     def summary(self) -> str:
         return (
             f"{self.orders} orders in {self.seconds:.0f} s: {dict(self.outcomes)}; "
-            f"3 SIGKILLs of payments, ready again after "
-            f"{', '.join(f'{s:.1f}' for s in self.kills)} s ({self.restarted_by}); "
-            f"broker restart: every domain ready after {self.broker_restart or 0:.1f} s; "
+            f"{len(self.kills)} SIGKILLs, /readyz again after "
+            f"{', '.join(f'{s:.1f}' for s in self.kills)} s (started by {self.restarted_by}); "
+            f"broker restart: every domain consuming again after {self.broker_restart or 0:.1f} s; "
             f"lost {len(self.lost)}, doubled {len(self.doubled)}, "
             f"not terminal {len(self.not_terminal)}"
         )
@@ -64,61 +65,105 @@ def path_of(number: int) -> str:
     return {3: DECLINED, 6: OUT_OF_STOCK, 9: UNREACHABLE}.get(number % 10, HAPPY)
 
 
+READY_PROBE = (
+    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/readyz', timeout=1)"
+)
+
+
+def ready(stack: Stack, service: str) -> bool:
+    """The domain's own /readyz, asked inside its container: connected and consuming."""
+    try:
+        container = stack.container(service)
+        if container.status != "running":
+            container.reload()
+        return container.exec_run(["python", "-c", READY_PROBE]).exit_code == 0
+    except Exception:  # not running yet, being replaced: not ready
+        return False
+
+
 def wait_ready(stack: Stack, services: tuple[str, ...], since: float) -> float:
-    stack.wait_healthy(services, RECOVERY_BOUND)
-    return time.monotonic() - since
+    """Seconds from ``since`` until every domain answers /readyz (probed every 0.5 s)."""
+    pending = set(services)
+    while True:
+        pending = {service for service in pending if not ready(stack, service)}
+        if not pending:
+            return time.monotonic() - since
+        assert time.monotonic() - since < RECOVERY_BOUND, f"not ready again: {pending}"
+        time.sleep(0.5)
 
 
 def kill_and_recover(stack: Stack, service: str, report: FaultReport) -> None:
-    """SIGKILL, as the kernel's OOM killer would; the restart policy (or the test) starts it."""
+    """SIGKILL through the SDK, as the OOM killer would; then started again through the SDK.
+
+    Docker takes a `kill` through its API for a deliberate stop, so the restart policy does
+    not bring the container back; the test does, as a supervisor would.
+    """
     container = stack.container(service)
     killed = time.monotonic()
     container.kill(signal="SIGKILL")
-    time.sleep(3)
+    container.wait(condition="not-running", timeout=30)
     container.reload()
-    if container.status != "running":  # Docker treats `kill` as a deliberate stop
-        container.start()
-        report.restarted_by = "started again by the test through the SDK"
+    if container.status == "running":
+        report.restarted_by = "the restart policy"
     else:
-        report.restarted_by = "restarted by the restart policy"
+        container.start()
+        report.restarted_by = "the test, through the SDK"
     report.kills.append(wait_ready(stack, (service,), killed))
 
 
 def restart_broker(stack: Stack, report: FaultReport, domains: tuple[str, ...]) -> None:
+    """`docker restart` of RabbitMQ; recovered when every domain is consuming again."""
     restarted = time.monotonic()
     stack.container("rabbitmq").restart(timeout=20)
-    report.broker_restart = wait_ready(stack, ("rabbitmq", *domains), restarted)
+    report.broker_restart = wait_ready(stack, domains, restarted)
 
 
-async def run_orders_through_faults(
-    stack: Stack, orders: int, victim: str, domains: tuple[str, ...] = ()
-) -> FaultReport:
-    from tests.deploy.deploy_harness import DOMAINS
+class FaultSchedule:
+    """Faults one after another, each when enough orders have been placed since the last ended.
 
-    domains = domains or DOMAINS
+    The orders wait for a fault still running before they pass the next one's mark, so that
+    every fault happens while orders flow: kill at 1/6, 2/6 and 3/6 of the orders, the broker
+    restart at 4/6.
+    """
+
+    def __init__(self, stack: Stack, report: FaultReport, victim: str, orders: int) -> None:
+        domains = tuple(DOMAINS)
+        self.marks = {
+            orders * 1 // 6: lambda: kill_and_recover(stack, victim, report),
+            orders * 2 // 6: lambda: kill_and_recover(stack, victim, report),
+            orders * 3 // 6: lambda: kill_and_recover(stack, victim, report),
+            orders * 4 // 6: lambda: restart_broker(stack, report, domains),
+        }
+        self.running: asyncio.Task[None] | None = None
+
+    async def at(self, number: int) -> None:
+        if number not in self.marks:
+            return
+        await self.done()
+        self.running = asyncio.create_task(asyncio.to_thread(self.marks[number]))
+
+    async def done(self) -> None:
+        if self.running is not None:
+            await self.running
+
+
+async def run_orders_through_faults(stack: Stack, orders: int, victim: str) -> FaultReport:
     report = FaultReport(orders)
     stock_before = {sku: on_hand for sku, on_hand, _ in rows(stack, "inventory", STOCK)}
     tap = EventTap(stack.amqp_url("admin"), durable=True)
     await tap.start()
     placed: dict[str, tuple[str, OrderPlaced]] = {}
+    schedule = FaultSchedule(stack, report, victim, orders)
     started = time.monotonic()
-    faults = {
-        orders * 1 // 6: lambda: kill_and_recover(stack, victim, report),
-        orders * 2 // 6: lambda: kill_and_recover(stack, victim, report),
-        orders * 3 // 6: lambda: kill_and_recover(stack, victim, report),
-        orders * 4 // 6: lambda: restart_broker(stack, report, domains),
-    }
-    pending_faults: list[asyncio.Task[None]] = []
     try:
         for number in range(orders):
-            if number in faults:
-                pending_faults.append(asyncio.create_task(asyncio.to_thread(faults[number])))
+            await schedule.at(number)
             path = path_of(number)
             placed_order = order(path, number)
             correlation_id = await tap.place_until_taken(placed_order, seconds=120)
             placed[correlation_id] = (path, placed_order)
             await asyncio.sleep(0.1)
-        await asyncio.gather(*pending_faults)
+        await schedule.done()
         await wait_terminal(tap, placed, seconds=240)
     finally:
         report.seconds = time.monotonic() - started

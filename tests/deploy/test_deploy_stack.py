@@ -22,10 +22,11 @@ from typing import Any
 
 import aio_pika
 import pytest
+from packaging.utils import canonicalize_name
 
 from interplay.load.sample_orders import DECLINED, HAPPY, OUT_OF_STOCK, TIMEOUT, UNREACHABLE
 from tests.deploy.compose_stack import Stack, build_images, readme_commands
-from tests.deploy.deploy_harness import DOMAINS, as_runnable_query, dashboard_queries
+from tests.deploy.deploy_harness import DOMAINS, REPO, as_runnable_query, dashboard_queries
 from tests.deploy.fault_run import FaultReport, run_orders_through_faults
 from tests.deploy.live_harness import has_data as result_has_data
 from tests.deploy.live_harness import http_text
@@ -39,6 +40,13 @@ PATHS = {
     OUT_OF_STOCK: {"items": [{"sku": "SKU-SOLD-OUT", "quantity": 1, "unit_price_cents": 1250}]},
     UNREACHABLE: {"shipping_country": "AQ"},
 }
+PLACED = "orders.order.placed"
+IMAGE_VARIABLES = (
+    "INTERPLAY_IMAGE",
+    "INTERPLAY_PYTHON_IMAGE",
+    "INTERPLAY_RABBITMQ_IMAGE",
+    "INTERPLAY_PROMETHEUS_IMAGE",
+)
 EVENT_LINE = re.compile(r"\+\s*[0-9.]+s\s+(\S+)\s+from\s")
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -79,6 +87,58 @@ def test_readme_commands_bring_the_stack_up_and_every_service_is_healthy(stack: 
     assert all(service in listing for service in SERVICES), listing
 
 
+LIST_PACKAGES = (
+    "import importlib.metadata as m; "
+    "print('\\n'.join(sorted(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions())))"
+)
+
+
+def test_the_image_holds_exactly_the_pinned_packages_and_says_its_version(stack: Stack) -> None:
+    image = stack.client.images.get(stack.variables()["INTERPLAY_IMAGE"])
+    labels = image.labels
+    assert labels["org.opencontainers.image.revision"] not in ("", "unknown"), labels
+    assert labels["org.opencontainers.image.version"] not in ("", "0.0.0+unknown"), labels
+    listed = stack.client.containers.run(
+        image, ["-c", LIST_PACKAGES], entrypoint="python", remove=True
+    ).decode()
+    installed = {canonical(line) for line in listed.split() if not line.startswith("interplay==")}
+    constraints = (REPO / "deploy" / "constraints.txt").read_text().split()
+    pinned = {canonical(line) for line in constraints if "==" in line}
+    assert installed == pinned, (
+        f"image only: {installed - pinned}; pinned only: {pinned - installed}"
+    )
+    sizes = {
+        name: f"{stack.client.images.get(stack.variables()[name]).attrs['Size'] / 1e6:.0f} MB"
+        for name in IMAGE_VARIABLES
+    }
+    print(f"\nimage sizes: {sizes}")
+
+
+def canonical(pin: str) -> str:
+    name, version = pin.split("==")
+    return f"{canonicalize_name(name)}=={version}"
+
+
+def test_neither_a_domain_nor_the_operator_can_forge_another_domains_event(stack: Stack) -> None:
+    for user in ("orders", "operator"):
+        refusal = asyncio.run(publish(stack.amqp_url(user), "payments.payment.captured"))
+        assert "ACCESS_REFUSED" in refusal, (user, refusal)
+
+
+async def publish(url: str, routing_key: str, body: bytes = b"{}") -> str:
+    """Publish with confirms on interplay.events; what the broker said."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange("interplay.events", ensure=False)
+        message = aio_pika.Message(body, content_type="application/json", type=routing_key)
+        try:
+            await exchange.publish(message, routing_key=routing_key)
+        except aio_pika.exceptions.AMQPError as error:
+            return f"{type(error).__name__}: {error}"
+    return "published"
+
+
 def publish_and_follow(stack: Stack, path: str) -> list[str]:
     """The README's publish command with the order changed to take ``path``; the events seen."""
     command = documented(" publish ")
@@ -116,7 +176,9 @@ def prometheus(stack: Stack, path: str) -> dict[str, Any]:
 def test_prometheus_scrapes_every_target_loads_the_rules_and_every_panel_has_data(
     stack: Stack,
 ) -> None:
-    asyncio.run(publish_malformed(stack.amqp_url("operator")))  # for the dead-letter panels
+    # An order no contract accepts, as the operator may send: the orders inbox dead-letters it.
+    malformed = asyncio.run(publish(stack.amqp_url("operator"), PLACED, b'{"order_id": 42}'))
+    assert malformed == "published"
     pending, deadline = list(dashboard_queries()), time.monotonic() + 90
     while time.monotonic() < deadline:
         targets = prometheus(stack, "/api/v1/targets")["data"]["activeTargets"]
@@ -136,18 +198,6 @@ def has_data(stack: Stack, expr: str) -> bool:
     query = urllib.parse.urlencode({"query": as_runnable_query(expr)})
     body = prometheus(stack, f"/api/v1/query?{query}")
     return result_has_data(body["data"]["result"])
-
-
-async def publish_malformed(url: str) -> None:
-    """An order no contract accepts, as the operator may send: the orders inbox dead-letters it."""
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange("interplay.events", ensure=False)
-        message = aio_pika.Message(
-            b'{"order_id": 42}', content_type="application/json", type="orders.order.placed"
-        )
-        await exchange.publish(message, routing_key="orders.order.placed")
 
 
 FAULTS: list[FaultReport] = []
