@@ -8,7 +8,6 @@ import pytest
 
 from tests.deploy.compose_stack import EngineUnavailable, start_engine
 from tests.deploy.deploy_harness import INTERPLAY, run
-from tests.deploy.live_harness import ensure_prometheus_plugin, http_status
 
 
 @pytest.fixture(scope="session")
@@ -25,10 +24,8 @@ def interplay_cli() -> str:
 
 @pytest.fixture(scope="session")
 def local_broker() -> None:
-    """The local RabbitMQ (127.0.0.1:5672, guest/guest) with its Prometheus plugin on :15692."""
+    """The local RabbitMQ (127.0.0.1:5672, guest/guest)."""
     run("rabbitmq-diagnostics", "-q", "check_port_connectivity")
-    ensure_prometheus_plugin()
-    assert http_status("http://127.0.0.1:15692/metrics/per-object") == 200
 
 
 @pytest.fixture(scope="session")

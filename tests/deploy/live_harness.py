@@ -1,5 +1,5 @@
-"""Run what the deploy files say, here: their commands and environments as local processes
-against the local RabbitMQ, and a real Prometheus scraping them.
+"""Run what the Helm chart's Deployments say, here: their commands and environments as local
+processes against the local RabbitMQ.
 
 Host names become 127.0.0.1, each process gets its own metrics port, SQLite files go to a
 temporary folder and the broker URL points at a vhost the test creates and deletes.
@@ -7,7 +7,6 @@ temporary folder and the broker URL points at a vhost the test creates and delet
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,12 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.deploy.deploy_harness import INTERPLAY, PROMETHEUS_CONFIG, RULES, free_port, run, tool
+from tests.deploy.deploy_harness import INTERPLAY, run, tool
 
 LOCAL_BROKER = "127.0.0.1:5672"
-RABBITMQ_METRICS = "127.0.0.1:15692"
 READY_TIMEOUT = 60.0
 
 
@@ -53,17 +49,6 @@ def http_text(url: str) -> str:
 
 def rabbitmqctl(*args: str) -> str:
     return run(tool("rabbitmqctl"), *args).stdout
-
-
-def ensure_prometheus_plugin() -> None:
-    """The RabbitMQ Prometheus plugin serves :15692; enable it on the local broker if needed."""
-    if http_status(f"http://{RABBITMQ_METRICS}/metrics") == 200:
-        return
-    run(tool("rabbitmq-plugins"), "enable", "rabbitmq_prometheus")
-    deadline = time.monotonic() + 30
-    while http_status(f"http://{RABBITMQ_METRICS}/metrics") != 200:
-        assert time.monotonic() < deadline, "rabbitmq_prometheus did not start on :15692"
-        time.sleep(0.5)
 
 
 @contextmanager
@@ -218,78 +203,6 @@ def running(fleet: Fleet, workdir: Path) -> Iterator[Fleet]:
 
 
 # --- Prometheus ---------------------------------------------------------------------------
-
-
-def local_scrape_config(targets: dict[str, str], scrape_interval: str = "2s") -> dict[str, Any]:
-    """The project's prometheus.yml with its targets mapped to local addresses.
-
-    ``targets`` maps the compose address (``orders:9464``) to the local one. Intervals are
-    shortened so that a test sees rates within seconds; rule files point at the repository.
-    """
-    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
-    config["global"]["scrape_interval"] = scrape_interval
-    config["global"]["evaluation_interval"] = scrape_interval
-    config["rule_files"] = [str(path) for path in RULES]
-    for job in config["scrape_configs"]:
-        job.pop("scrape_interval", None)
-        for static in job["static_configs"]:
-            static["targets"] = [targets[target] for target in static["targets"]]
-    return config
-
-
-@dataclass
-class Prometheus:
-    """A real Prometheus server on 127.0.0.1, storing in a temporary folder."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        query = urllib.parse.urlencode({"query": promql})
-        body = json.loads(http_text(f"{self.url}/api/v1/query?{query}"))
-        assert body["status"] == "success", body
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def get(self, path: str) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(http_text(f"{self.url}{path}"))
-        return body
-
-
-@contextmanager
-def prometheus_server(config: dict[str, Any], workdir: Path) -> Iterator[Prometheus]:
-    config_file = workdir / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config))
-    run(tool("promtool"), "check", "config", config_file)
-    port = free_port()
-    log = workdir / "prometheus.log"
-    process = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Prometheus(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + 30
-        while http_status(f"{server.url}/-/ready") != 200:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "Prometheus did not become ready"
-            time.sleep(0.3)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def has_data(result: list[dict[str, Any]]) -> bool:

@@ -464,7 +464,7 @@ def test_named_templates_are_prefixed_and_each_has_a_comment() -> None:
 
 
 def test_notes_tell_where_things_are() -> None:
-    notes = render()["interplay/scaffold/templates/NOTES.txt"]
+    notes = render()["interplay/templates/NOTES.txt"]
     assert "kubectl -n shop get pods -l app.kubernetes.io/instance=demo" in notes
     assert "interplay publish orders.order.placed" in notes
     assert "port-forward svc/demo-interplay-rabbitmq 15672" in notes
