@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.deploy.compose_stack import EngineUnavailable, start_engine
+from tests.deploy.compose_stack import FIGURES, EngineUnavailable, start_engine
 from tests.deploy.deploy_harness import INTERPLAY, run
 
 
@@ -41,3 +41,11 @@ def engine() -> str:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the container engine cannot start in CI: {error}", pytrace=False)
         pytest.skip(f"no container engine here: {error}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the compose stack measured, in the CI log."""
+    if FIGURES:
+        terminalreporter.section("compose stack in containers")
+        for figure in FIGURES:
+            terminalreporter.write_line(figure)

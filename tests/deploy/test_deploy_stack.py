@@ -4,8 +4,8 @@ The tests run in file order on one stack: it comes up by README's "With Docker" 
 an order on every path through the documented `run --rm cli publish ... --follow`, is scraped by
 its own Prometheus, survives a domain killed three times and a broker restart under 300 orders,
 gives the same outcomes with every domain switched to choreography by its compose variable, and
-`down -v` leaves nothing behind. Figures (time to healthy, recovery times) are printed; run with
-``-s`` to see them.
+`down -v` leaves nothing behind. The figures (time to healthy, image sizes, outcomes, recovery
+times) are printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from interplay.load.sample_orders import DECLINED, HAPPY, OUT_OF_STOCK, TIMEOUT, UNREACHABLE
-from tests.deploy.compose_stack import Stack, build_images, readme_commands
+from tests.deploy.compose_stack import Stack, build_images, readme_commands, report
 from tests.deploy.deploy_harness import DOMAINS, REPO, as_runnable_query, dashboard_queries
-from tests.deploy.fault_run import FaultReport, run_orders_through_faults
+from tests.deploy.fault_run import TERMINAL, run_orders_through_faults
 from tests.deploy.live_harness import has_data as result_has_data
 from tests.deploy.live_harness import http_text
 
@@ -82,7 +82,7 @@ def test_readme_commands_bring_the_stack_up_and_every_service_is_healthy(stack: 
     started = time.monotonic()
     run_documented(stack, up)
     healthy = stack.wait_healthy(SERVICES, HEALTHY_WITHIN) + (time.monotonic() - started)
-    print(f"\nstack healthy {healthy:.1f} s after `up -d` (bound {HEALTHY_WITHIN:.0f} s)")
+    report(f"stack healthy {healthy:.1f} s after `up -d` (bound {HEALTHY_WITHIN:.0f} s)")
     listing = run_documented(stack, documented(" ps"))
     assert all(service in listing for service in SERVICES), listing
 
@@ -111,7 +111,7 @@ def test_the_image_holds_exactly_the_pinned_packages_and_says_its_version(stack:
         name: f"{stack.client.images.get(stack.variables()[name]).attrs['Size'] / 1e6:.0f} MB"
         for name in IMAGE_VARIABLES
     }
-    print(f"\nimage sizes: {sizes}")
+    report(f"image sizes: {sizes}")
 
 
 def canonical(pin: str) -> str:
@@ -165,7 +165,8 @@ ORCHESTRATED: dict[str, list[str]] = {}
 
 def test_an_order_on_every_path_flows_through_the_documented_publish_follow(stack: Stack) -> None:
     ORCHESTRATED.update(outcomes_of_every_path(stack))
-    print(f"\norchestrated outcomes: { {p: e[-3:] for p, e in ORCHESTRATED.items()} }")
+    outcomes = {path: next(e for e in seen if e in TERMINAL) for path, seen in ORCHESTRATED.items()}
+    report(f"orders through `run --rm cli publish --follow`: {outcomes}")
 
 
 def prometheus(stack: Stack, path: str) -> dict[str, Any]:
@@ -200,16 +201,12 @@ def has_data(stack: Stack, expr: str) -> bool:
     return result_has_data(body["data"]["result"])
 
 
-FAULTS: list[FaultReport] = []
-
-
 def test_300_orders_survive_a_domain_killed_three_times_and_a_broker_restart(stack: Stack) -> None:
-    report = asyncio.run(run_orders_through_faults(stack, orders=300, victim="payments"))
-    FAULTS.append(report)
-    print("\n" + report.summary())
-    assert report.lost == [] and report.doubled == [], report.summary()
-    assert report.not_terminal == [], report.summary()
-    assert len(report.kills) == 3 and report.broker_restart is not None
+    faults = asyncio.run(run_orders_through_faults(stack, orders=300, victim="payments"))
+    report(faults.summary())
+    assert faults.lost == [] and faults.doubled == [], faults.summary()
+    assert faults.not_terminal == [], faults.summary()
+    assert len(faults.kills) == 3 and faults.broker_restart is not None
 
 
 def test_each_domain_switched_to_choreography_by_its_variable_gives_the_same_outcomes(
