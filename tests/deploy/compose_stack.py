@@ -191,9 +191,10 @@ class Stack:
         ]
         return f"amqp://{user}:{password}@127.0.0.1:{self.variables()['INTERPLAY_AMQP_PORT']}/"
 
-    def containers(self, all: bool = True) -> list[Container]:
+    def containers(self) -> list[Container]:
+        """Every container of the project, stopped ones too."""
         label = f"com.docker.compose.project={self.project}"
-        found: list[Container] = self.client.containers.list(all=all, filters={"label": label})
+        found: list[Container] = self.client.containers.list(all=True, filters={"label": label})
         return found
 
     def container(self, service: str) -> Container:

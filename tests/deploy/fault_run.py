@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from domains.orders.events import OrderPlaced
 from interplay.load.sample_orders import (
     DECLINED,
@@ -77,7 +79,7 @@ def ready(stack: Stack, service: str) -> bool:
         if container.status != "running":
             container.reload()
         return container.exec_run(["python", "-c", READY_PROBE]).exit_code == 0
-    except Exception:  # not running yet, being replaced: not ready
+    except (docker.errors.APIError, LookupError):  # not running yet, or being replaced
         return False
 
 
