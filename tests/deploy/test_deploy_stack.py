@@ -98,9 +98,13 @@ def test_the_image_holds_exactly_the_pinned_packages_and_says_its_version(stack:
     labels = image.labels
     assert labels["org.opencontainers.image.revision"] not in ("", "unknown"), labels
     assert labels["org.opencontainers.image.version"] not in ("", "0.0.0+unknown"), labels
-    listed = stack.client.containers.run(
-        image, ["-c", LIST_PACKAGES], entrypoint="python", remove=True
-    ).decode()
+    # Not `remove=True`: that would leave the anonymous volume of the image's VOLUME /data behind.
+    container = stack.client.containers.run(
+        image, ["-c", LIST_PACKAGES], entrypoint="python", detach=True
+    )
+    container.wait(timeout=60)
+    listed = container.logs().decode()
+    container.remove(v=True)
     installed = {canonical(line) for line in listed.split() if not line.startswith("interplay==")}
     constraints = (REPO / "deploy" / "constraints.txt").read_text().split()
     pinned = {canonical(line) for line in constraints if "==" in line}
