@@ -133,6 +133,7 @@ class Stack:
         self.client = docker.DockerClient(base_url=self.docker_host)
         self.prefix = [*compose_command(), "-p", self.project]
         self.prefix += ["--env-file", str(self.env_file), "-f", str(COMPOSE_FILE)]
+        self.engine_before = self.engine_objects()
 
     @property
     def environ(self) -> dict[str, str]:
@@ -227,11 +228,15 @@ class Stack:
     def logs(self, service: str, lines: int = 40) -> str:
         return self.container(service).logs(tail=lines).decode(errors="replace")
 
-    def leftovers(self) -> dict[str, list[str]]:
-        """Containers, networks and volumes of this project still on the engine."""
-        label = {"label": f"com.docker.compose.project={self.project}"}
+    def engine_objects(self) -> dict[str, set[str]]:
         return {
-            "containers": [c.name for c in self.client.containers.list(all=True, filters=label)],
-            "networks": [n.name for n in self.client.networks.list(filters=label)],
-            "volumes": [v.name for v in self.client.volumes.list(filters=label)],
+            "containers": {c.name for c in self.client.containers.list(all=True)},
+            "networks": {n.name for n in self.client.networks.list()},
+            "volumes": {v.name for v in self.client.volumes.list()},
         }
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """Containers, networks and volumes on the engine that were not there before this stack:
+        its own, and anonymous ones too (an image's VOLUME), which carry no project label."""
+        now = self.engine_objects()
+        return {kind: sorted(now[kind] - self.engine_before[kind]) for kind in now}
