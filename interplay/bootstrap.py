@@ -57,7 +57,9 @@ def compose(application: Application, settings: Settings, domain_names: Sequence
     for name in domain_names:
         if name in application.providers:
             continue
-        database = providers.Singleton(Database, settings.database_url_of(name))
+        database = providers.Singleton(
+            Database, settings.database_url_of(name), settings.database_pool_size
+        )
         application.set_provider(
             name, providers.Container(DOMAINS[name].container, database=database)
         )

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///.interplay/{domain}.sqlite3",
         description="SQLAlchemy URL; {domain} is replaced by the domain's name",
     )
+    database_pool_size: int = Field(
+        10,
+        ge=1,
+        description="PostgreSQL connections a process keeps per domain (as many again at a "
+        "peak); processes x domains x twice this must stay under the server's max_connections",
+    )
     migrate_on_start: bool = Field(
         True,
         description="true: a process brings its domain's database to the newest schema as it "
