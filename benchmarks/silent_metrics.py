@@ -48,6 +48,8 @@ class SilentMetrics(Metrics):
         self.flows_past_deadline = silent
         self.flows_swept = silent
         self.flows_awaiting_operator = silent
+        self.retention_rows_deleted = silent
+        self.retention_runs = silent
         self.dead_letters = silent
         self.publish_errors = silent
         self.rpc_replies_unmatched = silent

@@ -19,15 +19,16 @@ from interplay.runtime import DomainRuntime
 from interplay.settings import Settings
 from interplay.supervisor import System
 from messaging.broker import Broker
-from messaging.metrics import Metrics
+from messaging.metrics import Metrics, RetentionMetrics
 from messaging.topology import Topology
 from orchestrators.domain import DomainContainer
 from orchestrators.process import DomainState, DomainWiring, RuntimeOptions
+from orchestrators.state import schema
 from orchestrators.state.database import Database
 from orchestrators.state.inbox import Inbox
 from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.retention import Retention
 from orchestrators.state.saga import SagaStore
-from orchestrators.state.tables import create_framework_tables
 
 
 class Application(containers.DeclarativeContainer):
@@ -56,7 +57,9 @@ def compose(application: Application, settings: Settings, domain_names: Sequence
     for name in domain_names:
         if name in application.providers:
             continue
-        database = providers.Singleton(Database, settings.database_url_of(name))
+        database = providers.Singleton(
+            Database, settings.database_url_of(name), settings.database_pool_size
+        )
         application.set_provider(
             name, providers.Container(DOMAINS[name].container, database=database)
         )
@@ -86,12 +89,15 @@ async def bootstrap(
     system = System(application, await Broker.connect(settings.broker(client_name)))
     system.containers.append(application)
     try:
-        initialised = application.init_resources()  # each domain's schema
+        for name in domain_names:
+            await prepare_schema(domain_container(application, name).database(), name, settings)
+        initialised = application.init_resources()  # what a domain seeds (inventory's stock)
         if initialised is not None:
             await initialised
         for name in domain_names:
             wiring = await _wiring(application, settings, name, role)
             system.databases.append(wiring.state.store.database)
+            system.retentions.append(retention_of(application, settings, name))
             system.runtimes.append(DomainRuntime(wiring, system.broker))
         if serve_http:
             system.health = HealthServer(application.registry(), system.is_ready)
@@ -100,12 +106,31 @@ async def bootstrap(
             )
         for runtime in system.runtimes:
             await runtime.start()
+        for retention in system.retentions:
+            retention.start()
         system.started = True
         system.watch()
     except BaseException:
         await system.stop()
         raise
     return system
+
+
+async def prepare_schema(database: Database, name: str, settings: Settings) -> None:
+    """Migrate the domain's database (the framework's tables and its own) or, told not to
+    (``INTERPLAY_MIGRATE_ON_START=false``), refuse to start on an out-of-date schema."""
+    migrations = schema.Migrations(DOMAINS[name].migrations)
+    if settings.migrate_on_start:
+        await schema.upgrade(database, migrations)
+    else:
+        await schema.require_current(database, migrations, name)
+
+
+def retention_of(application: Application, settings: Settings, name: str) -> Retention:
+    """The domain's retention job, on its database, counted in the process's metrics."""
+    metrics = RetentionMetrics(application.metrics(), name)
+    database = domain_container(application, name).database()
+    return Retention(database, settings.retention_policy(), metrics)
 
 
 async def _wiring(
@@ -115,7 +140,6 @@ async def _wiring(
     domain's own database."""
     container = domain_container(application, name)
     database = container.database()
-    await create_framework_tables(database)
     return DomainWiring(
         domain=DOMAINS[name],
         pattern=settings.pattern_of(name),

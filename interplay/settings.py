@@ -26,6 +26,7 @@ from messaging.broker import BrokerSettings
 from messaging.retries import RetryPolicy
 from messaging.topology import QueueOptions, QueueType
 from orchestrators import Pattern
+from orchestrators.state.retention import RetentionPolicy
 
 _PATTERN_VARIABLE = re.compile(r"^INTERPLAY_([A-Z][A-Z0-9_]*)_PATTERN$")
 
@@ -43,6 +44,30 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite+aiosqlite:///.interplay/{domain}.sqlite3",
         description="SQLAlchemy URL; {domain} is replaced by the domain's name",
+    )
+    database_pool_size: int = Field(
+        10,
+        ge=1,
+        description="PostgreSQL connections a process keeps per domain (as many again at a "
+        "peak); processes x domains x twice this must stay under the server's max_connections",
+    )
+    migrate_on_start: bool = Field(
+        True,
+        description="true: a process brings its domain's database to the newest schema as it "
+        "starts; false: it refuses to start on an older one, and `interplay db upgrade` (a "
+        "one-shot job of the deploy) migrates",
+    )
+    retention_age: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="seconds (7 days) after which handled inbox rows, sent outbox rows and ended "
+        "flows are deleted",
+    )
+    retention_every: float = Field(
+        3600.0, ge=0, description="seconds between a process's retention runs; 0: none"
+    )
+    retention_batch: int = Field(
+        1000, ge=1, description="rows deleted per transaction, so that no table is locked long"
     )
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9464
@@ -119,6 +144,11 @@ class Settings(BaseSettings):
             attempts=self.retry_attempts,
             first_delay=self.retry_first_delay,
             multiplier=self.retry_multiplier,
+        )
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            age=self.retention_age, every=self.retention_every, batch=self.retention_batch
         )
 
     def queues(self) -> QueueOptions:

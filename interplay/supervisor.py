@@ -18,6 +18,7 @@ from interplay.health import HealthServer
 from interplay.runtime import DomainRuntime
 from messaging.broker import Broker
 from orchestrators.state.database import Database
+from orchestrators.state.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class System:
     runtimes: list[DomainRuntime] = field(default_factory=list)
     containers: list[Any] = field(default_factory=list)
     databases: list[Database] = field(default_factory=list)
+    retentions: list[Retention] = field(default_factory=list)
     health: HealthServer | None = None
     metrics_port: int | None = None
     started: bool = False
@@ -82,6 +84,8 @@ class System:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
+        for retention in self.retentions:
+            await retention.stop()
         for runtime in self.runtimes:
             await runtime.stop()
         if self.health is not None:

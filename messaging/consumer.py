@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,6 +98,10 @@ class QueueConsumer:
         # transaction per message instead of two.
         self.records = inbox is not None and not handler_records
         self.recorded = ConsumerMetrics(metrics, queue.name, labels, hop)
+        # Copies of one message delivered at once (a producer's retry) take turns, so that the
+        # second finds the first's inbox record: on a database whose statements yield to the
+        # loop (PostgreSQL) both would otherwise pass the look-up before either records.
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
         self._tag: ConsumerTag | None = None
 
     async def start(self) -> None:
@@ -130,6 +134,34 @@ class QueueConsumer:
         envelope = delivery.envelope
         hop = self.recorded.of(envelope.type)
         hop.observe_latency(received - envelope.time.timestamp())
+        if not self.deduplicate:
+            await self._consume(message, delivery, received, hop)
+            return
+        async with self._turn_of(envelope.message_id):
+            await self._consume(message, delivery, received, hop)
+
+    @contextlib.asynccontextmanager
+    async def _turn_of(self, message_id: str) -> AsyncIterator[None]:
+        lock, waiting = self._turns.get(message_id, (asyncio.Lock(), 0))
+        self._turns[message_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._turns[message_id]
+            if waiting == 1:
+                del self._turns[message_id]
+            else:
+                self._turns[message_id] = (lock, waiting - 1)
+
+    async def _consume(
+        self,
+        message: AbstractIncomingMessage,
+        delivery: Delivery,
+        received: float,
+        hop: ConsumedHop,
+    ) -> None:
+        envelope = delivery.envelope
         try:
             if self.deduplicate and await self._handled_before(envelope):
                 await fast_path.ack(message)

@@ -6,6 +6,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from messaging.contracts import Command, Contract, Event
@@ -21,8 +22,9 @@ class DomainContainer(Protocol):
     Each attribute is a provider: the application composes the container in as
     ``providers.Container(DomainsContainer, database=...)``, so ``database`` must be declared as
     ``providers.Dependency(instance_of=Database)``; ``config`` takes the domain's slice of the
-    settings; ``services`` gives service name -> service object; the container's resources (its
-    ``schema``, creating its tables) are initialised before any service runs.
+    settings; ``services`` gives service name -> service object; the container's resources (such as
+    inventory's stock, seeded) are initialised before any service runs, once the framework has
+    migrated the domain's database (``Domain.migrations``).
     """
 
     @property
@@ -46,6 +48,12 @@ class Domain:
     workflows: tuple[Workflow, ...]
     publishes: tuple[type[Event], ...]
     container: type[DomainContainer]
+
+    @property
+    def migrations(self) -> Path:
+        """The folder of the domain's own schema revisions: ``migrations/`` beside its
+        ``container.py``, so that a copied domain brings them (``orchestrators.state.schema``)."""
+        return Path(inspect.getfile(self.container)).parent / "migrations"
 
     @property
     def consumes(self) -> tuple[type[Event], ...]:

@@ -1,10 +1,11 @@
-"""Read each domain's books from its SQLite file, as an auditor would after a run."""
+"""Read each domain's books from its database, as an auditor would after a run."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.databases import query, sqlite_url
 
 
 @dataclass(frozen=True)
@@ -17,10 +18,12 @@ class Books:
     notifications: dict[str, int]  # order id -> notifications sent
 
 
-def read_books(data_dir: Path) -> Books:
-    def rows(domain: str, query: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(data_dir / f"{domain}.sqlite3") as db:
-            return db.execute(query).fetchall()
+def read_books(databases: Path | str) -> Books:
+    """The books in ``databases``: a folder of SQLite files, or an ``INTERPLAY_DATABASE_URL``."""
+    url = sqlite_url(databases) if isinstance(databases, Path) else databases
+
+    def rows(domain: str, sql: str) -> list[tuple[object, ...]]:
+        return query(url, domain, sql)
 
     notified: dict[str, int] = {}
     for (order_id,) in rows("notifications", "SELECT order_id FROM notifications"):

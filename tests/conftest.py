@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import pytest
 import pytest_asyncio
+
+from tests.databases import BACKENDS, fresh_databases
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each domain's database, fresh: SQLite files, then PostgreSQL databases of the test's own
+    (``INTERPLAY_DATABASE_URL``, ``{domain}`` in it). A test that takes it runs on both."""
+    with fresh_databases(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session", autouse=True)

@@ -17,8 +17,10 @@ from orchestrators import Pattern
 def settings_for(
     amqp_url: str, data_dir: Path, patterns: dict[str, Pattern], **overrides: Any
 ) -> Settings:
-    """Short step timeouts by default, so that the timeout paths end quickly."""
+    """Short step timeouts by default, so that the timeout paths end quickly; SQLite files in
+    ``data_dir`` unless ``database_url`` says otherwise (``tests.databases``)."""
     settings: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{data_dir}/{{domain}}.sqlite3",
         "step_timeout": 1.0,
         "domains": {"payments": {"hang_seconds": 2.0}},
         "metrics_port": 0,
@@ -26,7 +28,6 @@ def settings_for(
     }
     return Settings(
         amqp_url=amqp_url,  # type: ignore[arg-type]
-        database_url=f"sqlite+aiosqlite:///{data_dir}/{{domain}}.sqlite3",
         patterns=patterns,
         **settings,
     )

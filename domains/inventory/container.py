@@ -21,7 +21,7 @@ class InventoryContainer(containers.DeclarativeContainer):
     config = providers.Configuration(default={"catalogue": dict(CATALOGUE)})
     database = providers.Dependency(instance_of=Database)
 
-    schema = providers.Resource(repository.create_stock, database, config.catalogue)
+    stock_seeded = providers.Resource(repository.seed_stock, database, config.catalogue)
     ledger = providers.Singleton(repository.SqlStockLedger, database)
     stock = providers.Singleton(StockKeeper, ledger)
     services = providers.Dict(stock=stock)

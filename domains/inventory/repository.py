@@ -58,12 +58,12 @@ reservation_lines = Table(
 )
 
 
-async def create_stock(database: Database, catalogue: Mapping[str, int]) -> None:
-    """A dependency-injector resource: the tables exist and every sku of ``catalogue`` is stocked.
+async def seed_stock(database: Database, catalogue: Mapping[str, int]) -> None:
+    """A dependency-injector resource: every sku of ``catalogue`` is stocked (the tables are
+    the domain's migrations' work, done before resources start).
 
     A sku already there keeps its levels, so restarting never refills the warehouse.
     """
-    await database.create(metadata)
     async with database.connect() as connection:
         present = set((await connection.execute(select(stock.c.sku))).scalars())
     for sku, on_hand in catalogue.items():

@@ -7,7 +7,7 @@ from domains.notifications.events import CustomerNotified
 from domains.notifications.services import Mailer
 from domains.notifications.workflow import workflows
 from orchestrators import Domain
-from orchestrators.state.database import Database, create_tables
+from orchestrators.state.database import Database
 
 
 class NotificationsContainer(containers.DeclarativeContainer):
@@ -16,7 +16,6 @@ class NotificationsContainer(containers.DeclarativeContainer):
     config = providers.Configuration(default={"shop_name": "interplay"})
     database = providers.Dependency(instance_of=Database)
 
-    schema = providers.Resource(create_tables, database, repository.metadata)
     log = providers.Singleton(repository.SqlNotificationLog, database)
     mailer = providers.Singleton(Mailer, log, shop_name=config.shop_name)
     services = providers.Dict(mailer=mailer)

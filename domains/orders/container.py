@@ -7,7 +7,7 @@ from domains.orders.events import OrderAccepted, OrderCancelled, OrderCompleted,
 from domains.orders.services import OrderBook
 from domains.orders.workflow import workflows
 from orchestrators import Domain
-from orchestrators.state.database import Database, create_tables
+from orchestrators.state.database import Database
 
 
 class OrdersContainer(containers.DeclarativeContainer):
@@ -16,7 +16,6 @@ class OrdersContainer(containers.DeclarativeContainer):
     config = providers.Configuration()  # the order book has no settings yet
     database = providers.Dependency(instance_of=Database)
 
-    schema = providers.Resource(create_tables, database, repository.metadata)
     store = providers.Singleton(repository.SqlOrderStore, database)
     order_book = providers.Singleton(OrderBook, store)
     services = providers.Dict(order_book=order_book)

@@ -7,7 +7,7 @@ from domains.payments.events import PaymentCaptured, PaymentFailed, PaymentRefun
 from domains.payments.services import PaymentGateway
 from domains.payments.workflow import workflows
 from orchestrators import Domain
-from orchestrators.state.database import Database, create_tables
+from orchestrators.state.database import Database
 
 
 class PaymentsContainer(containers.DeclarativeContainer):
@@ -16,7 +16,6 @@ class PaymentsContainer(containers.DeclarativeContainer):
     config = providers.Configuration(default={"hang_seconds": 30.0})
     database = providers.Dependency(instance_of=Database)
 
-    schema = providers.Resource(create_tables, database, repository.metadata)
     ledger = providers.Singleton(repository.SqlPaymentLedger, database)
     gateway = providers.Singleton(
         PaymentGateway, ledger, hang_seconds=config.hang_seconds.as_float()

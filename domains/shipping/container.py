@@ -7,7 +7,7 @@ from domains.shipping.events import ShipmentBooked, ShipmentFailed
 from domains.shipping.services import Courier, LabelPrinter, RateCard
 from domains.shipping.workflow import workflows
 from orchestrators import Domain
-from orchestrators.state.database import Database, create_tables
+from orchestrators.state.database import Database
 
 
 class ShippingContainer(containers.DeclarativeContainer):
@@ -16,7 +16,6 @@ class ShippingContainer(containers.DeclarativeContainer):
     config = providers.Configuration(default={"base_cost_cents": 500, "per_item_cents": 100})
     database = providers.Dependency(instance_of=Database)
 
-    schema = providers.Resource(create_tables, database, repository.metadata)
     shipments = providers.Singleton(repository.SqlShipmentStore, database)
     rates = providers.Singleton(
         RateCard,

@@ -3,6 +3,7 @@
 import typer
 
 from interplay.cli import broker, contracts, flows, publish, run
+from interplay.cli import database as database_cli
 from interplay.cli import dlq as dlq_cli
 from interplay.cli import documents as documents_cli
 from interplay.cli import load as load_cli
@@ -20,6 +21,7 @@ app.command("publish")(publish.publish)
 app.command("events")(contracts.events)
 app.add_typer(broker.app, name="broker")
 app.add_typer(flows.app, name="flows")
+app.add_typer(database_cli.app, name="db")
 app.command("new-domain")(scaffold_cli.new_domain)
 app.command("load")(load_cli.load)
 app.command("trace")(trace_cli.trace)

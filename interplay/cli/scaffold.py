@@ -62,6 +62,7 @@ def new_domain(
             console.print(f"    {line}")
     console.print(
         f"\nNext:\n  .venv/bin/pytest tests/unit/domains/test_{name}_services.py\n"
+        f"  after changing its tables: interplay db revision --domain {name} -m '...'\n"
         f"  interplay run --all, and in another terminal interplay publish orders.order.placed "
         f"--follow --data ... to see {plan.completed_key}\n"
         "  make test: the suite covers the new domain as it is (tests of every domain read the "

@@ -37,6 +37,8 @@ def render_domain(plan: DomainPlan) -> dict[str, str]:
         f"{folder}/events.py": _events(plan, values),
         f"{folder}/services.py": _services(plan, values),
         f"{folder}/repository.py": _fill("repository.py", values),
+        f"{folder}/migrations/__init__.py": _fill("migrations_init.py", values),
+        f"{folder}/migrations/{plan.name}_0001_tables.py": _fill("migration_first.py", values),
         f"{folder}/workflow.py": _workflow(plan, values),
         f"{folder}/container.py": _container(plan, values),
         f"tests/unit/domains/test_{plan.name}_services.py": _tests(plan, values),
@@ -138,7 +140,7 @@ def _container(plan: DomainPlan, values: dict[str, str]) -> str:
     imports[f"domains.{plan.name}.services"].add(values["Desk"])
     imports[f"domains.{plan.name}.workflow"].add("workflows")
     imports["orchestrators"].add("Domain")
-    imports["orchestrators.state.database"].update(("Database", "create_tables"))
+    imports["orchestrators.state.database"].add("Database")
     return _fill("container.py", {**values, "imports": import_lines(imports)})
 
 

@@ -17,6 +17,7 @@ from messaging.metrics.recording import (
     ConsumerMetrics,
     Labels,
     PublisherMetrics,
+    RetentionMetrics,
     RpcClientMetrics,
     SweepMetrics,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Outcome",
     "PublishErrorReason",
     "PublisherMetrics",
+    "RetentionMetrics",
     "RpcClientMetrics",
     "SweepMetrics",
 ]

@@ -177,6 +177,19 @@ class Metrics:
             ["domain", "pattern"],
             registry=registry,
         )
+        self.retention_rows_deleted = Counter(
+            "interplay_retention_rows_deleted_total",
+            "Rows the retention job deleted from a domain's framework tables, per table: handled "
+            "inbox messages, sent outbox events, ended sagas and choreography journals.",
+            ["domain", "table"],
+            registry=registry,
+        )
+        self.retention_runs = Counter(
+            "interplay_retention_runs_total",
+            "Periodic retention runs, per outcome (ok, failed). None ok for long: the tables grow.",
+            ["domain", "outcome"],
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "interplay_dead_letters_total",
             "Messages dead-lettered, per queue and reason.",

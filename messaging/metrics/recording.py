@@ -189,3 +189,17 @@ class SweepMetrics:
 
     def swept(self, workflow: str, action: str) -> None:
         self.metrics.flows_swept.labels(self.domain, workflow, self.pattern, action).inc()
+
+
+class RetentionMetrics:
+    """What a domain's retention job records: rows deleted per table, and its runs."""
+
+    def __init__(self, metrics: Metrics, domain: str) -> None:
+        self.metrics = metrics
+        self.domain = domain
+
+    def deleted(self, table: str, rows: int) -> None:
+        self.metrics.retention_rows_deleted.labels(self.domain, table).inc(rows)
+
+    def ran(self, outcome: str) -> None:
+        self.metrics.retention_runs.labels(self.domain, outcome).inc()

@@ -49,9 +49,9 @@ class Database:
     ``engine`` is SQLAlchemy's asyncio engine on the same URL, for what needs one.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = make_url(url)
-        self.engine: AsyncEngine = _engine(url)
+        self.engine: AsyncEngine = _engine(url, pool_size)
         self._inline: Engine | None = None
         self._checkpoints: inline_sqlite.Checkpoints | None = None
         if self.url.get_backend_name() == "sqlite" and _file_of(url) != ":memory:":
@@ -150,10 +150,13 @@ def _file_of(url: str) -> str:
     return make_url(url).database or ":memory:"
 
 
-def _engine(url: str) -> AsyncEngine:
+def _engine(url: str, pool_size: int) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # PostgreSQL allows 100 connections by default, for every process of every domain.
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
     database = _file_of(url)
     pool: dict[str, Any] = {}
     if database != ":memory:":

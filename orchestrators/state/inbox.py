@@ -29,7 +29,7 @@ inbox_messages = Table(
     Column("source", String(100), nullable=False),
     Column("sent_at", Float, nullable=False),
     Column("received_at", Float, nullable=False),
-    Column("handled_at", Float, nullable=False),
+    Column("handled_at", Float, nullable=False, index=True),  # retention finds the old
 )
 
 

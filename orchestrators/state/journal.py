@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.exc import IntegrityError
 
 from messaging.consumer import Delivery
@@ -37,6 +37,7 @@ choreography_steps = Table(
     Column("correlation_id", String(100), nullable=False, index=True),
     Column("reason", Text),
     Column("at", Float, nullable=False),
+    Index("ix_choreography_steps_ended", "step", "at"),  # flows' end records, for retention
 )
 
 

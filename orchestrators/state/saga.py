@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -64,6 +65,7 @@ saga_flows = Table(
     Column("claimed_by", String(100)),  # the sweeper driving the flow to its end
     Column("claimed_until", Float),
     Column("operator_reason", Text),  # why it waits for an operator; None when it does not
+    Index("ix_saga_flows_ended", "status", "updated_at"),  # what retention deletes
 )
 
 

@@ -1,11 +1,16 @@
-"""The framework's tables in a domain's database, created together."""
+"""The framework's tables in a domain's database, made by the framework's migrations."""
 
 from __future__ import annotations
 
-from orchestrators.state import inbox, journal, outbox, saga
+from orchestrators.state import schema
 from orchestrators.state.database import Database
 
 
 async def create_framework_tables(database: Database) -> None:
-    """Create the saga, journal, inbox and outbox tables that are missing."""
-    await database.create(saga.metadata, journal.metadata, inbox.metadata, outbox.metadata)
+    """Make the saga, journal, inbox and outbox tables in a database that has none yet.
+
+    For what reads a database whose domain may never have run (``interplay flows show``) and
+    for tests of the framework alone. A database with revisions is left as it is: a process,
+    or ``interplay db upgrade``, migrates the framework's tables with the domain's own.
+    """
+    await schema.upgrade_if_new(database, schema.Migrations(), f"{schema.FRAMEWORK}@head")

@@ -23,6 +23,7 @@ from domains.inventory.services import CATALOGUE
 from domains.orders.events import OrderPlaced
 from orchestrators import Pattern
 from tests.books import read_books
+from tests.databases import sqlite_url
 from tests.flows import DECLINED, HAPPY, OUT_OF_STOCK, UNREACHABLE, EventTap, order
 from tests.processes import DomainProcess, system_env
 from tests.rabbitmq import fresh_vhost, rabbitmqctl
@@ -73,9 +74,15 @@ class KilledSystem:
         data_dir: Path,
         replicas: int = 1,
         pattern: Pattern = Pattern.ORCHESTRATION,
+        database_url: str | None = None,
     ) -> None:
         env = system_env(
-            amqp_url, data_dir, INTERPLAY_STEP_TIMEOUT="5", INTERPLAY_PATTERN=pattern.value
+            amqp_url,
+            data_dir,
+            INTERPLAY_STEP_TIMEOUT="5",
+            INTERPLAY_PATTERN=pattern.value,
+            INTERPLAY_DATABASE_URL=database_url or sqlite_url(data_dir),
+            INTERPLAY_DATABASE_POOL_SIZE="3",  # 10 processes and more on one PostgreSQL
         )
         roles = ("orchestrator", "services") if pattern is Pattern.ORCHESTRATION else ("services",)
         replicated = roles[0]
@@ -161,6 +168,7 @@ async def run(
     replicas: int = 1,
     broker_restart: bool = False,
     pattern: Pattern = Pattern.ORCHESTRATION,
+    database_url: str | None = None,
 ) -> Figures:
     """Place ``orders`` while killing processes of ``roles``, every domain in ``pattern``;
     ``replicas`` orchestrators (services processes, choreographed) each; with
@@ -175,7 +183,8 @@ async def run(
             broker = Broker(node, URL(amqp_url).path.lstrip("/"))
         else:
             amqp_url = stack.enter_context(fresh_vhost("interplay-kill"))
-        system = KilledSystem(amqp_url, data_dir, replicas, pattern)
+        database_url = database_url or sqlite_url(data_dir)
+        system = KilledSystem(amqp_url, data_dir, replicas, pattern, database_url)
         system.start()
         tap = EventTap(amqp_url, durable=broker_restart)
         await tap.start()
@@ -213,7 +222,7 @@ async def run(
             await tap.close()
             system.stop()
     figures.seconds = time.monotonic() - started
-    _audit(figures, tap, placed, data_dir)
+    _audit(figures, tap, placed, database_url)
     if figures.problems:
         figures.problems.append("queues (name ready unacked consumers):\n" + queues)
     return figures
@@ -257,8 +266,10 @@ async def _settle(tap: EventTap, placed: dict[str, OrderPlaced], deadline: float
         await asyncio.sleep(0.2)
 
 
-def _audit(figures: Figures, tap: EventTap, placed: dict[str, OrderPlaced], data_dir: Path) -> None:
-    books = read_books(data_dir)
+def _audit(
+    figures: Figures, tap: EventTap, placed: dict[str, OrderPlaced], database_url: str
+) -> None:
+    books = read_books(database_url)
     shipped: Counter[str] = Counter()
     charged = 0
     for correlation_id, placed_order in placed.items():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrators import Pattern
+from tests.databases import fresh_databases
 from tests.faults.kill_run import Figures, run
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +32,16 @@ async def test_no_flow_is_lost_and_no_effect_repeats_when_processes_are_killed(
     victims: tuple[str, ...], tmp_path: Path
 ) -> None:
     assert_nothing_lost(await run(200, victims, tmp_path), 200)
+
+
+async def test_killed_processes_on_postgresql_lose_nothing_and_repeat_nothing(
+    tmp_path: Path,
+) -> None:
+    """The same guarantees with every domain on PostgreSQL: an orchestrator and a services
+    process per domain, both killed at random, their databases of their own."""
+    with fresh_databases("postgresql", tmp_path) as database_url:
+        figures = await run(200, ("orchestrator", "services"), tmp_path, database_url=database_url)
+    assert_nothing_lost(figures, 200)
 
 
 async def test_two_orchestrator_replicas_share_the_work_with_the_same_guarantees(

@@ -1,5 +1,6 @@
 """``interplay flows show`` tells where a flow stands, in progress and finished, under both
-patterns (orchestrated domains from saga rows, choreographed ones from their step records)."""
+patterns (orchestrated domains from saga rows, choreographed ones from their step records), on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ def view(views: list[FlowView], domain: str, workflow: str) -> FlowView:
 
 
 async def test_a_flow_is_shown_while_in_progress_and_when_finished(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     with fresh_vhost("interplay-flows") as amqp_url:
-        settings = settings_for(amqp_url, tmp_path, PATTERNS)
-        async with running_system(amqp_url, tmp_path, PATTERNS):
+        settings = settings_for(amqp_url, tmp_path, PATTERNS, database_url=database_url)
+        async with running_system(amqp_url, tmp_path, PATTERNS, database_url=database_url):
             tap = EventTap(amqp_url)
             await tap.start()
             hanging = await tap.place(order(TIMEOUT))  # the capture hangs past its timeout

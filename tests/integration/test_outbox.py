@@ -1,10 +1,10 @@
 """The outbox: an outcome stored with its state is published even when the process died before
-publishing it, and one whose transaction rolled back is never published."""
+publishing it, and one whose transaction rolled back is never published. On SQLite and on
+PostgreSQL (the ``database_url`` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +18,7 @@ from orchestrators.state import outbox
 from orchestrators.state.database import Database
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.state.saga import Flow, SagaStore
+from orchestrators.state.tables import create_framework_tables
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +32,10 @@ def failed_payment(order_id: str) -> OutgoingEvent:
 
 
 @pytest.fixture
-async def setup(broker: Broker, metrics: Metrics, tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/payments.sqlite3")
+async def setup(broker: Broker, metrics: Metrics, database_url: str):  # type: ignore[no-untyped-def]
+    database = Database(database_url.replace("{domain}", "payments"))
     store = SagaStore(database)
-    await store.create_tables()
-    await database.create(outbox.metadata)
+    await create_framework_tables(database)  # by the framework's migrations, on either backend
     channel = await broker.channel()
     exchange = await Topology(QueueOptions()).events_exchange(channel)
     watcher = await channel.declare_queue(exclusive=True)

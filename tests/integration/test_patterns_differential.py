@@ -1,7 +1,8 @@
 """The pattern is pluggable: every reference flow gives the same outcome events and the same
 final books whether each domain is orchestrated or choreographed (design §4), and so do the
 faults of a service: a flaky capture (raises twice, then succeeds) completes with the money
-moved once, a broken one (always raises) cancels the order and compensates."""
+moved once, a broken one (always raises) cancels the order and compensates. Each assignment
+runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from domains.orders.events import OrderPlaced
 from domains.registry import DOMAINS
 from orchestrators import Pattern
 from tests.books import Books, read_books
+from tests.databases import sqlite_url
 from tests.faulty_services import BROKEN, FLAKY, faulty_order, with_faulty_gateway
 from tests.flows import DECLINED, EXPECTED_EVENTS, HAPPY, EventTap, order
 from tests.inprocess import running_system
@@ -45,11 +47,15 @@ def placed_order(path: str, number: int) -> OrderPlaced:
 
 
 async def run_reference_flows(
-    patterns: dict[str, Pattern], data_dir: Path
+    patterns: dict[str, Pattern], data_dir: Path, database_url: str | None = None
 ) -> tuple[dict[str, Counter[str]], Books, dict[str, str]]:
-    """Place every reference flow; return the events per path, the books, order id -> path."""
+    """Place every reference flow; return the events per path, the books, order id -> path.
+    SQLite files in ``data_dir`` unless ``database_url`` names other databases."""
+    database_url = database_url or sqlite_url(data_dir)
     with fresh_vhost("interplay-differential") as amqp_url:
-        async with running_system(amqp_url, data_dir, patterns, prepare=with_faulty_gateway):
+        async with running_system(
+            amqp_url, data_dir, patterns, prepare=with_faulty_gateway, database_url=database_url
+        ):
             tap = EventTap(amqp_url)
             await tap.start()
             placed: dict[str, tuple[str, str]] = {}
@@ -63,7 +69,7 @@ async def run_reference_flows(
     events: dict[str, Counter[str]] = {path: Counter() for path in PATHS}
     for correlation_id, (path, _) in placed.items():
         events[path].update(tap.types(correlation_id))
-    return events, read_books(data_dir), {order_id: path for path, order_id in placed.values()}
+    return events, read_books(database_url), {order_id: path for path, order_id in placed.values()}
 
 
 def by_path(statuses: dict[str, str], paths: dict[str, str]) -> dict[str, Counter[str]]:
@@ -83,9 +89,13 @@ async def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, objec
 
 @pytest.mark.parametrize("assignment", list(ASSIGNMENTS))
 async def test_every_assignment_gives_the_same_events_and_books(
-    assignment: str, reference: dict[str, object], tmp_path: Path
+    assignment: str, reference: dict[str, object], tmp_path: Path, database_url: str
 ) -> None:
-    events, books, paths = await run_reference_flows(ASSIGNMENTS[assignment], tmp_path)
+    """On SQLite and on PostgreSQL, against the one reference run on SQLite: the backend
+    changes nothing either."""
+    events, books, paths = await run_reference_flows(
+        ASSIGNMENTS[assignment], tmp_path, database_url
+    )
     expected_books: Books = reference["books"]  # type: ignore[assignment]
     expected_paths: dict[str, str] = reference["paths"]  # type: ignore[assignment]
 

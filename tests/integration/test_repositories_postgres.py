@@ -139,7 +139,7 @@ async def test_a_void_racing_its_authorisation_always_wins(database: Database) -
 
 
 async def test_concurrent_reservations_never_oversell(database: Database) -> None:
-    await inventory.create_stock(database, {"SKU-RARE": 5})
+    await inventory.seed_stock(database, {"SKU-RARE": 5})
     ledger = inventory.SqlStockLedger(database)
     keeper = StockKeeper(ledger)
 
@@ -156,7 +156,7 @@ async def test_concurrent_reservations_never_oversell(database: Database) -> Non
 
 
 async def test_an_order_that_cannot_be_held_in_full_holds_nothing(database: Database) -> None:
-    await inventory.create_stock(database, CATALOGUE)
+    await inventory.seed_stock(database, CATALOGUE)
     ledger = inventory.SqlStockLedger(database)
     items = (*lines(BOOK, 2), *lines(SOLD_OUT_SKU, 1))
 
@@ -169,7 +169,7 @@ async def test_an_order_that_cannot_be_held_in_full_holds_nothing(database: Data
 async def test_a_release_racing_its_reservation_holds_nothing_in_the_end(
     database: Database,
 ) -> None:
-    await inventory.create_stock(database, CATALOGUE)
+    await inventory.seed_stock(database, CATALOGUE)
     ledger = inventory.SqlStockLedger(database)
     keeper = StockKeeper(ledger)
 
@@ -189,7 +189,7 @@ async def test_a_release_racing_its_reservation_holds_nothing_in_the_end(
 
 
 async def test_stock_moves_one_way_when_commits_and_releases_race(database: Database) -> None:
-    await inventory.create_stock(database, CATALOGUE)
+    await inventory.seed_stock(database, CATALOGUE)
     ledger = inventory.SqlStockLedger(database)
     keeper = StockKeeper(ledger)
     await keeper.reserve(ReserveStock(order_id="ord-1", items=lines(BOOK, 2)))
@@ -206,7 +206,7 @@ async def test_stock_moves_one_way_when_commits_and_releases_race(database: Data
 
 
 async def test_starting_replicas_together_seed_the_catalogue_once(database: Database) -> None:
-    await repeated(3, lambda: inventory.create_stock(database, CATALOGUE))
+    await repeated(3, lambda: inventory.seed_stock(database, CATALOGUE))
 
     levels = await inventory.SqlStockLedger(database).stock_levels()
     assert levels == {sku: (units, 0) for sku, units in CATALOGUE.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +13,9 @@ from messaging.dead_letters import ATTEMPTS_HEADER, DETAIL_HEADER, REASON_HEADER
 from messaging.envelope import Envelope
 from messaging.metrics import Hop
 from messaging.retries import ATTEMPT_HEADER, Retries, RetryPolicy
-from orchestrators.state import inbox as inbox_tables
 from orchestrators.state.database import Database
 from orchestrators.state.inbox import Inbox
+from orchestrators.state.tables import create_framework_tables
 from tests.integration.test_messaging import Depot, ParcelShipped, eventually, sample
 
 pytestmark = pytest.mark.integration
@@ -108,10 +107,10 @@ async def test_a_handler_that_keeps_failing_dead_letters_after_its_attempts(
 async def test_a_redelivered_message_is_skipped_by_the_inbox_and_recorded_once(
     broker,
     metrics,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    database_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/depot.sqlite3")
-    await database.create(inbox_tables.metadata)
+    database = Database(database_url.replace("{domain}", "orders"))  # SQLite, then PostgreSQL
+    await create_framework_tables(database)
     inbox = Inbox(database)
     handled: list[str] = []
 

@@ -53,14 +53,21 @@ async def leave_stuck(
 
 @pytest.mark.parametrize("pattern", [Pattern.ORCHESTRATION, Pattern.CHOREOGRAPHY])
 async def test_a_flow_past_its_deadline_is_compensated_and_fails_or_waits_for_an_operator(
-    pattern: Pattern, tmp_path: Path
+    pattern: Pattern, tmp_path: Path, database_url: str
 ) -> None:
     patterns = {**dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION), "payments": pattern}
     with fresh_vhost("interplay-sweeper") as amqp_url:
-        async with running_system(amqp_url, tmp_path, patterns, sweep_every=0.2, sweep_grace=0.0):
+        async with running_system(
+            amqp_url,
+            tmp_path,
+            patterns,
+            sweep_every=0.2,
+            sweep_grace=0.0,
+            database_url=database_url,
+        ):
             tap = EventTap(amqp_url)
             await tap.start()
-            database = Database(f"sqlite+aiosqlite:///{tmp_path}/payments.sqlite3")
+            database = Database(database_url.replace("{domain}", "payments"))
             line = OrderLine(sku="SKU-BOOK", quantity=1, unit_price_cents=1250)
             reserved = StockReserved(
                 order_id="ord-stuck-1",

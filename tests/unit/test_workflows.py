@@ -32,6 +32,7 @@ from domains.shipping.events import CourierBooked, LabelPrinted, ShipmentQuoted
 from interplay.docs.reference.services import reply_of, service_class
 from orchestrators import Domain, Event, Reply, Step, Workflow
 from orchestrators.domain import command_handlers
+from orchestrators.state import schema
 from orchestrators.state.database import Database
 from orchestrators.state.saga import Flow, FlowStatus
 from orchestrators.workflow import initial_context
@@ -238,7 +239,10 @@ def test_a_domain_publishes_its_outcomes_under_its_own_routing_keys(domain: Doma
 async def test_every_command_a_workflow_sends_has_a_handler(domain: Domain, tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'domain.sqlite3'}")
     container = domain.container(database=database)
-    await container.init_resources()
+    await schema.upgrade(database, schema.Migrations(domain.migrations))
+    initialised = container.init_resources()  # as bootstrap does: migrations, then resources
+    if initialised is not None:
+        await initialised
     try:
         services = container.services()
         for service in domain.services:

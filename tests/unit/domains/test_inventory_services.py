@@ -15,15 +15,21 @@ from domains.inventory.services import (
     UnknownSku,
 )
 from domains.orders.events import OrderLine
-from orchestrators.state.database import Database
+from orchestrators.state.database import Database, create_tables
 
 ORDER = "ord-1"
 BOOK, MUG = "SKU-BOOK", "SKU-MUG"
 
 
+@pytest.fixture(autouse=True)
+async def tables(database: Database) -> None:
+    """The domain's tables, as its migrations make them before the stock is seeded."""
+    await create_tables(database, repository.metadata)
+
+
 @pytest.fixture
 async def ledger(database: Database) -> repository.SqlStockLedger:
-    await repository.create_stock(database, CATALOGUE)
+    await repository.seed_stock(database, CATALOGUE)
     return repository.SqlStockLedger(database)
 
 
@@ -91,7 +97,7 @@ async def test_an_unknown_sku_is_refused(
 
 
 async def test_no_more_than_is_on_hand_can_be_held(database: Database) -> None:
-    await repository.create_stock(database, {"SKU-RARE": 3})
+    await repository.seed_stock(database, {"SKU-RARE": 3})
     keeper = StockKeeper(repository.SqlStockLedger(database))
     await keeper.reserve(reservation(("SKU-RARE", 2), order_id="ord-1"))
 
@@ -164,6 +170,6 @@ async def test_restarting_never_refills_the_warehouse(
     await keeper.reserve(reservation((BOOK, 2)))
     await keeper.commit(CommitStock(order_id=ORDER))
 
-    await repository.create_stock(database, CATALOGUE)
+    await repository.seed_stock(database, CATALOGUE)
 
     assert (await ledger.stock_levels())[BOOK] == (CATALOGUE[BOOK] - 2, 0)

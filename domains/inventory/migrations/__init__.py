@@ -1,0 +1,1 @@
+"""The inventory domain's own tables, by revision (Alembic branch ``inventory``)."""

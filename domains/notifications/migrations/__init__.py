@@ -1,0 +1,1 @@
+"""The notifications domain's own tables, by revision (Alembic branch ``notifications``)."""

@@ -1,0 +1,1 @@
+"""The orders domain's own tables, by revision (Alembic branch ``orders``)."""

@@ -1,0 +1,1 @@
+"""The payments domain's own tables, by revision (Alembic branch ``payments``)."""

@@ -1,0 +1,1 @@
+"""The shipping domain's own tables, by revision (Alembic branch ``shipping``)."""

@@ -1,0 +1,1 @@
+"""The framework's revisions: saga, journal, inbox and outbox tables (branch ``framework``)."""
