@@ -26,7 +26,7 @@ COMPOSE = Path("deploy/compose/docker-compose.yml")
 HELM_VALUES = Path("deploy/helm/interplay/values.yaml")
 GENERATED = {  # documents generated from the registry, and the command that writes each
     Path("deploy/rabbitmq/definitions.json"): "broker definitions --without-passwords "
-    "--no-storefront -o deploy/rabbitmq/definitions.json",
+    "--no-storefront --operator -o deploy/rabbitmq/definitions.json",
     Path("docs/asyncapi.yaml"): "asyncapi -o docs/asyncapi.yaml",
     Path("docs/reference"): "docs --output docs/reference",
 }
