@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -176,15 +177,37 @@ class Checkpoints:
             connection.close()
 
 
+BUSY_TIMEOUT_MS = 30_000
+
+
 def set_pragmas(engine: Engine, *more: str) -> None:
     """WAL, and no fsync per commit: a power cut may lose the last commits, never corrupt."""
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout first, so that the pragmas below wait for a lock too.
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         for pragma in more:
             cursor.execute(pragma)
         cursor.close()
+
+
+def _while_locked(statement: Callable[[], object], pause: float = 0.05) -> None:
+    """Run ``statement`` again while the file is locked, up to the busy timeout.
+
+    A process killed while writing leaves a WAL that the next connection recovers under an
+    exclusive lock; SQLite answers "database is locked" at once to anyone asking meanwhile,
+    without calling the busy handler, so a process starting beside the recovery waits here.
+    """
+    for _ in range(int(BUSY_TIMEOUT_MS / 1000 / pause)):
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            time.sleep(pause)
+    statement()
