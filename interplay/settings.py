@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     )
     queue_type: QueueType = QueueType.QUORUM
     delivery_limit: int = 20
+    queue_replicas: int = Field(
+        3, ge=1, description="members of each quorum queue: nodes that must agree on a message"
+    )
     prefetch: int = 64
     max_body_bytes: int = 256 * 1024
     retry_attempts: int = Field(4, ge=1, description="tries of a message whose handler fails")
@@ -152,7 +155,11 @@ class Settings(BaseSettings):
         )
 
     def queues(self) -> QueueOptions:
-        return QueueOptions(queue_type=self.queue_type, delivery_limit=self.delivery_limit)
+        return QueueOptions(
+            queue_type=self.queue_type,
+            delivery_limit=self.delivery_limit,
+            replicas=self.queue_replicas,
+        )
 
 
 class _PatternVariables(PydanticBaseSettingsSource):

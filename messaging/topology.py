@@ -10,6 +10,9 @@
 - ``<queue>.retry.<milliseconds>``: delay queues whose TTL dead-letters a message back to
   ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer).
 
+Every durable queue, the delay queues included, is a quorum queue with ``replicas`` members by
+default, so that on a cluster a node's loss loses no message (docs/reliability.md).
+
 Everything is declared through robust channels, so aio-pika declares it again after a reconnect.
 """
 
@@ -63,16 +66,46 @@ class QueueOptions:
 
     queue_type: QueueType = QueueType.QUORUM
     delivery_limit: int = 20  # backstop against a message looping forever
+    # Replicas of each quorum queue, on as many nodes (fewer when the cluster is smaller).
+    replicas: int = 3
 
     def arguments(self, domain: str) -> dict[str, Any]:
         arguments: dict[str, Any] = {
-            "x-queue-type": self.queue_type.value,
+            **self._kind(),
             "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
             "x-dead-letter-routing-key": domain,
         }
         if self.queue_type is QueueType.QUORUM:
             arguments["x-delivery-limit"] = self.delivery_limit
         return arguments
+
+    def dead_letters(self) -> dict[str, Any]:
+        return self._kind()
+
+    def delay(self, queue: str, delay_ms: int) -> dict[str, Any]:
+        """A delay queue's: messages expire after ``delay_ms`` (or their own, shorter, expiration)
+        and are dead-lettered back to ``queue`` through the default exchange.
+
+        A quorum queue like the others, so that a retry waiting on a node that dies waits on
+        the other replicas instead (quorum queues take message TTLs since RabbitMQ 3.10), and
+        dead-lettered *at least once*: an expired message leaves the delay queue only once
+        ``queue`` has confirmed it (that strategy needs ``reject-publish`` overflow).
+        """
+        arguments: dict[str, Any] = {
+            **self._kind(),
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue,
+        }
+        if self.queue_type is QueueType.QUORUM:
+            arguments["x-dead-letter-strategy"] = "at-least-once"
+            arguments["x-overflow"] = "reject-publish"
+        return arguments
+
+    def _kind(self) -> dict[str, Any]:
+        if self.queue_type is QueueType.QUORUM:
+            return {"x-queue-type": "quorum", "x-quorum-initial-group-size": self.replicas}
+        return {"x-queue-type": self.queue_type.value}
 
 
 class Topology:
@@ -90,9 +123,7 @@ class Topology:
             DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True
         )
         queue = await channel.declare_queue(
-            dead_letter_queue(domain),
-            durable=True,
-            arguments={"x-queue-type": self.options.queue_type.value},
+            dead_letter_queue(domain), durable=True, arguments=self.options.dead_letters()
         )
         await queue.bind(exchange, routing_key=domain)
         return exchange
@@ -131,12 +162,7 @@ class Topology:
         return await channel.declare_queue(
             retry_queue(queue, delay_ms),
             durable=True,
-            arguments={
-                "x-queue-type": QueueType.CLASSIC.value,  # short-lived messages: no quorum needed
-                "x-message-ttl": delay_ms,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": queue,
-            },
+            arguments=self.options.delay(queue, delay_ms),
         )
 
     async def durable_queue(

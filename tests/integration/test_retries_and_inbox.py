@@ -17,6 +17,7 @@ from orchestrators.state.database import Database
 from orchestrators.state.inbox import Inbox
 from orchestrators.state.tables import create_framework_tables
 from tests.integration.test_messaging import Depot, ParcelShipped, eventually, sample
+from tests.rabbitmq import rabbitmqctl, vhost_of
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,8 @@ def consumed(depot: Depot, outcome: str) -> float:
 
 async def test_a_handler_that_fails_twice_gets_the_message_a_third_time_after_backoff(
     broker,
-    metrics,  # type: ignore[no-untyped-def]
+    metrics,
+    amqp_url,  # type: ignore[no-untyped-def]
 ) -> None:
     tries: list[tuple[float, int]] = []
 
@@ -79,6 +81,19 @@ async def test_a_handler_that_fails_twice_gets_the_message_a_third_time_after_ba
     assert waits[0] >= 0.07  # first retry: 0.1 s less up to 25 % jitter
     assert waits[1] >= 0.15  # second: 0.2 s less jitter
     assert consumed(depot, "retried") == 2
+    # The retries waited in quorum queues, which dead-letter back at least once (a node's loss
+    # on a cluster loses none of them).
+    delays = [
+        line.split("\t")
+        for line in rabbitmqctl(
+            "list_queues", "-p", vhost_of(amqp_url), "name", "type", "arguments"
+        ).splitlines()
+        if f"{depot.name}.inbox.retry." in line
+    ]
+    assert len(delays) == 2, delays
+    for _, kind, arguments in delays:
+        assert kind == "quorum"
+        assert "at-least-once" in arguments and "x-quorum-initial-group-size" in arguments
 
 
 async def test_a_handler_that_keeps_failing_dead_letters_after_its_attempts(
