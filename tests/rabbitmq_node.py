@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -98,6 +99,17 @@ class RabbitNode:
                 [RABBITMQ_SERVER], env=self.env, stdout=output, stderr=output
             )
         self.wait_listening(START_SECONDS)
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the node's Erlang VM, as a crashed machine stops it: no goodbye to peers or
+        clients; they find out from the closed sockets."""
+        os.kill(int((self.folder / "node.pid").read_text().strip()), signal.SIGKILL)
+        if self._process is not None:
+            self._process.wait(30)
+            self._process = None
 
     def stop(self) -> None:
         """Stop the whole node (the Erlang VM), as a server restart does."""

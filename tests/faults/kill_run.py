@@ -3,7 +3,8 @@
 Used by the CI-sized tests in this folder and, with bigger numbers, by hand:
 ``python -m tests.faults.kill_run --orders 1000 --victims orchestrator,services --broker-restart``.
 With a broker restart the run has a RabbitMQ node of its own (``tests.rabbitmq_node``), restarted
-once among the kills.
+once among the kills. With ``--cluster`` it runs on a three-node cluster of its own behind HAProxy
+(``tests.rabbitmq_cluster``), and one node is killed with SIGKILL and started again instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
+import json
 import random
 import time
 from collections import Counter
@@ -27,6 +30,7 @@ from tests.databases import sqlite_url
 from tests.flows import DECLINED, HAPPY, OUT_OF_STOCK, UNREACHABLE, EventTap, order
 from tests.processes import DomainProcess, system_env
 from tests.rabbitmq import fresh_vhost, rabbitmqctl
+from tests.rabbitmq_cluster import Cluster, rabbitmq_cluster
 from tests.rabbitmq_node import RabbitNode, rabbitmq_node
 
 DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
@@ -47,12 +51,16 @@ class Figures:
     seconds: float = 0.0
     broker_restarts: int = 0
     recovery_seconds: float = 0.0
+    pause_seconds: float = 0.0  # the longest time without an event on the tap, after the fault
+    rejoin_seconds: float = 0.0  # a killed cluster node: from its start to the cluster whole again
     problems: list[str] = field(default_factory=list)
     flows_by_replica: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         broker = (
-            f" broker_restarts={self.broker_restarts} recovered_in={self.recovery_seconds:.1f}s"
+            f" broker_faults={self.broker_restarts} recovered_in={self.recovery_seconds:.1f}s"
+            f" pause={self.pause_seconds:.1f}s"
+            + (f" rejoined_in={self.rejoin_seconds:.1f}s" if self.rejoin_seconds else "")
             if self.broker_restarts
             else ""
         )
@@ -111,7 +119,10 @@ class KilledSystem:
         seed: int,
         broker: Broker | None = None,
     ) -> None:
-        """Kill and restart processes one at a time; restart ``broker`` once, after two kills."""
+        """Kill and restart processes one at a time; fault ``broker`` once, after two kills (or
+        at once, when no process is a victim)."""
+        if broker is not None and not roles:
+            await self.restart_broker(broker, figures)
         chance = random.Random(seed)
         victims = [key for key in self.processes if key[1] in roles]
         while victims and not stop.is_set():
@@ -129,10 +140,12 @@ class KilledSystem:
                 await self.restart_broker(broker, figures)
 
     async def restart_broker(self, broker: Broker, figures: Figures) -> None:
-        """A full restart of the broker; recovered when every process is ready and every queue
-        a domain consumes has a consumer again."""
-        await asyncio.to_thread(broker.node.restart)
+        """The broker's fault (a full restart of the node, or a cluster node killed); recovered
+        when every process is ready and every queue a domain consumes has a consumer again. A
+        killed cluster node is started again after that, and waited for."""
         figures.broker_restarts += 1
+        broker.faulted_at = time.monotonic()
+        await asyncio.to_thread(broker.fault)
         listening = time.monotonic()
 
         def recovered() -> bool:  # blocking calls, on a thread: orders go on meanwhile
@@ -143,21 +156,53 @@ class KilledSystem:
         while time.monotonic() - listening < 60:
             if await asyncio.to_thread(recovered):
                 figures.recovery_seconds = time.monotonic() - listening
-                return
+                break
             await asyncio.sleep(0.25)
-        counts = await asyncio.to_thread(broker.consumer_counts)
-        figures.problems.append(f"not recovered 60 s after the broker restart: {counts}")
+        else:
+            counts = await asyncio.to_thread(broker.consumer_counts)
+            figures.problems.append(f"not recovered 60 s after the broker's fault: {counts}")
+        healing = time.monotonic()
+        if await asyncio.to_thread(broker.heal):
+            figures.rejoin_seconds = time.monotonic() - healing
 
 
 @dataclass
 class Broker:
-    """The broker a run restarts: a node of its own, and the run's vhost on it."""
+    """The broker a run faults: a node of its own, restarted, and the run's vhost on it."""
 
     node: RabbitNode
     vhost: str
+    faulted_at: float = 0.0
 
     def consumer_counts(self) -> dict[str, int]:
         return self.node.consumer_counts(self.vhost)
+
+    def fault(self) -> None:
+        self.node.restart()
+
+    def heal(self) -> bool:
+        return False  # a restart heals itself
+
+
+@dataclass
+class ClusterBroker(Broker):
+    """A cluster of the run's own: one node is killed with SIGKILL, the others carry on; healed
+    by starting it again on its data, once the domains have recovered without it."""
+
+    cluster: Cluster | None = None
+
+    def consumer_counts(self) -> dict[str, int]:
+        assert self.cluster is not None
+        return self.cluster.running()[0].consumer_counts(self.vhost)
+
+    def fault(self) -> None:
+        self.node.kill()
+
+    def heal(self) -> bool:
+        assert self.cluster is not None
+        self.node.start()
+        self.cluster.wait_formed()
+        return True
 
 
 async def run(
@@ -169,15 +214,23 @@ async def run(
     broker_restart: bool = False,
     pattern: Pattern = Pattern.ORCHESTRATION,
     database_url: str | None = None,
+    cluster: bool = False,
 ) -> Figures:
     """Place ``orders`` while killing processes of ``roles``, every domain in ``pattern``;
     ``replicas`` orchestrators (services processes, choreographed) each; with
-    ``broker_restart``, on a node of the run's own, restarted once among the kills."""
+    ``broker_restart``, on a node of the run's own, restarted once among the kills; with
+    ``cluster``, on a three-node cluster behind HAProxy, one node of which is killed once (after
+    a third of the orders when no process is a victim)."""
     figures = Figures(orders=orders)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         broker: Broker | None = None
-        if broker_restart:
+        if cluster:
+            nodes = stack.enter_context(rabbitmq_cluster())
+            amqp_url = stack.enter_context(fresh_vhost("interplay-kill", nodes.url, nodes.ctl))
+            victim = nodes.nodes[seed % len(nodes.nodes)]
+            broker = ClusterBroker(victim, URL(amqp_url).path.lstrip("/"), cluster=nodes)
+        elif broker_restart:
             node = stack.enter_context(rabbitmq_node("interplay-kill"))
             amqp_url = stack.enter_context(fresh_vhost("interplay-kill", node.url, node.ctl))
             broker = Broker(node, URL(amqp_url).path.lstrip("/"))
@@ -186,30 +239,45 @@ async def run(
         database_url = database_url or sqlite_url(data_dir)
         system = KilledSystem(amqp_url, data_dir, replicas, pattern, database_url)
         system.start()
-        tap = EventTap(amqp_url, durable=broker_restart)
+        tap = EventTap(amqp_url, durable=broker is not None)
         await tap.start()
         try:
             stop = asyncio.Event()
-            killer = asyncio.create_task(system.kill_randomly(roles, stop, figures, seed, broker))
+            killer: asyncio.Task[None] | None = None
+            if roles:
+                killer = asyncio.create_task(
+                    system.kill_randomly(roles, stop, figures, seed, broker)
+                )
             placed: dict[str, OrderPlaced] = {}
             for number in range(orders):
+                if killer is None and number == orders // 3:
+                    killer = asyncio.create_task(
+                        system.kill_randomly(roles, stop, figures, seed, broker)
+                    )
                 placed_order = order(MIX[number % len(MIX)], number)
                 placed[await tap.place_until_taken(placed_order)] = placed_order
                 await asyncio.sleep(0.02)  # ~50 orders/s, steady
                 stretch = orders // MIN_KILLS
-                if roles and (number + 1) % stretch == 0:
+                if roles and killer and (number + 1) % stretch == 0:
                     # Kills land among flows in flight however fast the system settles them.
                     await _killed(figures, (number + 1) // stretch, killer)
             await _settle(tap, placed, deadline=time.monotonic() + 120)
             stop.set()
-            await killer
+            if killer is not None:
+                await killer
             await _settle(tap, placed, deadline=time.monotonic() + 60)
             figures.flows_by_replica = {
                 f"{domain}-{replica}": _flows_run(process.metrics())
                 for (domain, role, replica), process in system.processes.items()
                 if role == "orchestrator" or pattern is Pattern.CHOREOGRAPHY
             }
-            queues = (broker.node.ctl if broker else rabbitmqctl)(
+            ctl = rabbitmqctl
+            if isinstance(broker, ClusterBroker) and broker.cluster is not None:
+                ctl = broker.cluster.ctl
+                figures.problems.extend(_unreplicated(broker.cluster, broker.vhost))
+            elif broker is not None:
+                ctl = broker.node.ctl
+            queues = ctl(
                 "list_queues",
                 "-p",
                 URL(amqp_url).path.lstrip("/"),
@@ -222,6 +290,8 @@ async def run(
             await tap.close()
             system.stop()
     figures.seconds = time.monotonic() - started
+    if broker is not None:
+        figures.pause_seconds = _longest_gap(tap.arrivals, broker.faulted_at)
     _audit(figures, tap, placed, database_url)
     if figures.problems:
         figures.problems.append("queues (name ready unacked consumers):\n" + queues)
@@ -234,6 +304,28 @@ async def _killed(figures: Figures, kills: int, killer: asyncio.Task[None]) -> N
         if figures.kills >= kills or killer.done():
             return
         await asyncio.sleep(0.05)
+
+
+def _unreplicated(cluster: Cluster, vhost: str) -> list[str]:
+    """Each queue of the run's vhost that is not a quorum queue on every node of the cluster
+    (the tap's own and exclusive ones aside)."""
+    listed = cluster.ctl(
+        "list_queues", "-p", vhost, "name", "type", "members", "--formatter", "json"
+    )
+    size = len(cluster.nodes)
+    return [
+        f"{queue['name']}: {queue['type']} on {queue.get('members')}"
+        for queue in json.loads(listed)
+        if not queue["name"].startswith(("amq.", "tests."))
+        and (queue["type"] != "quorum" or len(queue.get("members") or []) != size)
+    ]
+
+
+def _longest_gap(arrivals: list[float], since: float) -> float:
+    """The longest time without an event on the tap from ``since`` on: the pause the flows saw
+    (orders are placed at a steady ~50/s, so events normally arrive every few ms)."""
+    times = [since, *sorted(t for t in arrivals if t >= since)]
+    return max((later - earlier for earlier, later in itertools.pairwise(times)), default=0.0)
 
 
 def _flows_run(metrics: str) -> float:
@@ -311,12 +403,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--broker-restart", action="store_true", help="restart the broker once")
     parser.add_argument("--pattern", choices=[p.value for p in Pattern], default="orchestration")
+    parser.add_argument(
+        "--cluster", action="store_true", help="on a three-node cluster; kill one node once"
+    )
     arguments = parser.parse_args()
     import tempfile
 
     for attempt in range(arguments.runs):
         with tempfile.TemporaryDirectory() as data_dir:
-            victims = tuple(arguments.victims.split(","))
+            victims = tuple(v for v in arguments.victims.split(",") if v)
             figures = asyncio.run(
                 run(
                     arguments.orders,
@@ -325,6 +420,7 @@ def main() -> None:
                     attempt,
                     broker_restart=arguments.broker_restart,
                     pattern=Pattern(arguments.pattern),
+                    cluster=arguments.cluster,
                 )
             )
         print(figures.line(), "problems:", figures.problems[:5] or "none")
