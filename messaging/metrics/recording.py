@@ -42,7 +42,7 @@ class PublisherMetrics:
         # Bound up front, so that every reason is a series at 0 before the first error.
         self.errors: dict[PublishErrorReason, Counter] = {
             reason: metrics.publish_errors.labels(
-                labels.domain, labels.service, hop.value, reason.value
+                labels.domain, labels.service, labels.pattern, hop.value, reason.value
             )
             for reason in PublishErrorReason
         }
@@ -194,12 +194,13 @@ class SweepMetrics:
 class RetentionMetrics:
     """What a domain's retention job records: rows deleted per table, and its runs."""
 
-    def __init__(self, metrics: Metrics, domain: str) -> None:
+    def __init__(self, metrics: Metrics, domain: str, pattern: str) -> None:
         self.metrics = metrics
         self.domain = domain
+        self.pattern = pattern
 
     def deleted(self, table: str, rows: int) -> None:
-        self.metrics.retention_rows_deleted.labels(self.domain, table).inc(rows)
+        self.metrics.retention_rows_deleted.labels(self.domain, self.pattern, table).inc(rows)
 
     def ran(self, outcome: str) -> None:
-        self.metrics.retention_runs.labels(self.domain, outcome).inc()
+        self.metrics.retention_runs.labels(self.domain, self.pattern, outcome).inc()

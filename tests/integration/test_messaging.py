@@ -222,6 +222,7 @@ async def test_a_bad_message_is_dead_lettered_with_its_reason_and_the_next_is_se
     labels = {
         "domain": depot.name,
         "service": "inbox",
+        "pattern": "orchestration",
         "messaging_destination_name": f"{depot.name}.inbox",
         "reason": reason.split("-")[0],
     }
@@ -270,6 +271,7 @@ async def test_an_event_no_one_subscribes_to_is_published_and_logged_once(
             "interplay_publish_errors_total",
             domain=depot.name,
             service="inbox",
+            pattern="orchestration",
             hop="event",
             reason="unroutable",
         )
