@@ -94,6 +94,14 @@ class Metrics:
             ["messaging_operation_type", *HOP_LABELS],
             registry=registry,
         )
+        self.messages_unrouted = Counter(
+            "interplay_messages_unrouted_total",
+            "Events published to a routing key no queue was bound for: the broker returned them "
+            "(they count in interplay_messages_sent_total too). A leaf event that no contract "
+            "consumes is unrouted by design; any other is a missing binding.",
+            HOP_LABELS,
+            registry=registry,
+        )
         self.messages_consumed = Counter(
             "interplay_messages_consumed_total",
             "Messages consumed, per hop and outcome (acked, retried, dead_lettered, rejected).",

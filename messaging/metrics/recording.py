@@ -31,7 +31,8 @@ class Labels:
 
 
 class PublisherMetrics:
-    """What one publisher records: messages sent per destination and type, publish errors."""
+    """What one publisher records: messages sent per destination and type, events returned
+    unrouted, publish errors."""
 
     def __init__(self, metrics: Metrics, labels: Labels, hop: Hop, destination: str) -> None:
         self.metrics = metrics
@@ -39,6 +40,7 @@ class PublisherMetrics:
         self.hop = hop
         self.destination = destination
         self._sent: dict[tuple[str, str], Counter] = {}
+        self._unrouted: dict[str, Counter] = {}
         # Bound up front, so that every reason is a series at 0 before the first error.
         self.errors: dict[PublishErrorReason, Counter] = {
             reason: metrics.publish_errors.labels(
@@ -64,6 +66,22 @@ class PublisherMetrics:
                 message_type,
             )
             self._sent[(destination, message_type)] = counter
+        return counter
+
+    def unrouted(self, message_type: str) -> Counter:
+        """The counter of events of ``message_type`` the broker returned: no queue was bound."""
+        counter = self._unrouted.get(message_type)
+        if counter is None:
+            counter = self.metrics.messages_unrouted.labels(
+                MESSAGING_SYSTEM,
+                self.destination,
+                self.labels.domain,
+                self.labels.service,
+                self.labels.pattern,
+                self.hop.value,
+                message_type,
+            )
+            self._unrouted[message_type] = counter
         return counter
 
 
