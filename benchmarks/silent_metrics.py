@@ -37,6 +37,7 @@ class SilentMetrics(Metrics):
         silent: Any = _SilentFamily()
         self.messages_sent = silent
         self.messages_consumed = silent
+        self.messages_unrouted = silent
         self.hop_latency = silent
         self.handling_duration = silent
         self.rpc_round_trip = silent

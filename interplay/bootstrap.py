@@ -128,7 +128,7 @@ async def prepare_schema(database: Database, name: str, settings: Settings) -> N
 
 def retention_of(application: Application, settings: Settings, name: str) -> Retention:
     """The domain's retention job, on its database, counted in the process's metrics."""
-    metrics = RetentionMetrics(application.metrics(), name)
+    metrics = RetentionMetrics(application.metrics(), name, settings.pattern_of(name).value)
     database = domain_container(application, name).database()
     return Retention(database, settings.retention_policy(), metrics)
 

@@ -251,6 +251,7 @@ class QueueConsumer:
                 message,
                 queue=self.queue.name,
                 service=self.labels.service,
+                pattern=self.labels.pattern,
                 reason=reason,
                 detail=detail,
                 attempts=attempts,

@@ -170,6 +170,7 @@ class DeadLetters:
         *,
         queue: str,
         service: str,
+        pattern: str,
         reason: RejectReason,
         detail: str,
         attempts: int = 1,
@@ -188,7 +189,8 @@ class DeadLetters:
         )
         await self.exchange.publish(copy, routing_key=self.domain, mandatory=True)
         await message.ack()
-        self.metrics.dead_letters.labels(self.domain, service, queue, reason.value).inc()
+        labels = (self.domain, service, pattern, queue, reason.value)
+        self.metrics.dead_letters.labels(*labels).inc()
         log.warning(
             "dead-lettered message %s from %s: %s (%s)",
             message.message_id or "<no id>",

@@ -22,7 +22,8 @@ class Publisher:
 
     Messages are mandatory, so the broker says when no queue is bound (``basic.return``). For a
     command that is an error (``Unroutable``: its service does not exist); an event is a fact
-    that may have no subscriber yet, so it is logged once per type and publishing goes on.
+    that may have no subscriber yet, so it is logged once per type, counted in
+    ``interplay_messages_unrouted_total``, and publishing goes on.
     ``PublishFailed`` is raised when the broker nacks or refuses the publish (for instance a
     topic permission forbids the key). ``channel`` is the one ``exchange`` was declared on:
     messages go out through it, by ``messaging.fast_path.publish``.
@@ -89,6 +90,7 @@ class Publisher:
                     self._unrouted.add(envelope.type)
                     log.info("no queue subscribes to %s yet; it was published to no one", key)
                 self.recorded.sent(key, envelope.type).inc()
+                self.recorded.unrouted(envelope.type).inc()
                 return
             self.recorded.errors[PublishErrorReason.UNROUTABLE].inc()
             raise Unroutable(f"no queue is bound to {self.exchange.name!r} for {key!r}") from error

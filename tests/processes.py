@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 INTERPLAY = str(Path(sys.executable).with_name("interplay"))
+# A process is ready in 2-5 s on a quiet day. Ten of them starting at once on two busy cores
+# took over 30 s (CI, load average above 10): the bound allows a slow day's 2-4x and more.
+READY_SECONDS = 90.0
 
 
 def free_port() -> int:
@@ -50,7 +53,7 @@ class DomainProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, seconds: float = 30.0) -> None:
+    def wait_ready(self, seconds: float = READY_SECONDS) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             assert self.process is not None

@@ -2,8 +2,10 @@
 
 The registry is injected: each process builds one ``Metrics`` with its own ``CollectorRegistry``.
 Labels follow the OpenTelemetry messaging conventions plus ``domain``, ``service``, ``pattern``
-and ``hop``; they carry message types and queue names, never ids. Names and labels are a public
-contract: dashboards, alerts and ``docs/reference/metrics.md`` (generated) read them.
+and ``hop``; they carry message types and queue names, never ids. Every family carries ``domain``
+and ``pattern``: each is recorded on behalf of one domain, which runs one pattern (tools outside
+a domain, the command line and the load driver, record ``pattern="-"``). Names and labels are a
+public contract: dashboards, alerts and ``docs/reference/metrics.md`` (generated) read them.
 """
 
 from __future__ import annotations
@@ -90,6 +92,14 @@ class Metrics:
             "interplay_messages_sent_total",
             "Messages published and confirmed by the broker, per hop.",
             ["messaging_operation_type", *HOP_LABELS],
+            registry=registry,
+        )
+        self.messages_unrouted = Counter(
+            "interplay_messages_unrouted_total",
+            "Events published to a routing key no queue was bound for: the broker returned them "
+            "(they count in interplay_messages_sent_total too). A leaf event that no contract "
+            "consumes is unrouted by design; any other is a missing binding.",
+            HOP_LABELS,
             registry=registry,
         )
         self.messages_consumed = Counter(
@@ -181,25 +191,25 @@ class Metrics:
             "interplay_retention_rows_deleted_total",
             "Rows the retention job deleted from a domain's framework tables, per table: handled "
             "inbox messages, sent outbox events, ended sagas and choreography journals.",
-            ["domain", "table"],
+            ["domain", "pattern", "table"],
             registry=registry,
         )
         self.retention_runs = Counter(
             "interplay_retention_runs_total",
             "Periodic retention runs, per outcome (ok, failed). None ok for long: the tables grow.",
-            ["domain", "outcome"],
+            ["domain", "pattern", "outcome"],
             registry=registry,
         )
         self.dead_letters = Counter(
             "interplay_dead_letters_total",
             "Messages dead-lettered, per queue and reason.",
-            ["domain", "service", "messaging_destination_name", "reason"],
+            ["domain", "service", "pattern", "messaging_destination_name", "reason"],
             registry=registry,
         )
         self.publish_errors = Counter(
             "interplay_publish_errors_total",
             "Publishes the broker did not take (nacked, refused, unroutable).",
-            ["domain", "service", "hop", "reason"],
+            ["domain", "service", "pattern", "hop", "reason"],
             registry=registry,
         )
         self.rpc_replies_unmatched = Counter(

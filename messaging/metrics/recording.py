@@ -31,7 +31,8 @@ class Labels:
 
 
 class PublisherMetrics:
-    """What one publisher records: messages sent per destination and type, publish errors."""
+    """What one publisher records: messages sent per destination and type, events returned
+    unrouted, publish errors."""
 
     def __init__(self, metrics: Metrics, labels: Labels, hop: Hop, destination: str) -> None:
         self.metrics = metrics
@@ -39,10 +40,11 @@ class PublisherMetrics:
         self.hop = hop
         self.destination = destination
         self._sent: dict[tuple[str, str], Counter] = {}
+        self._unrouted: dict[str, Counter] = {}
         # Bound up front, so that every reason is a series at 0 before the first error.
         self.errors: dict[PublishErrorReason, Counter] = {
             reason: metrics.publish_errors.labels(
-                labels.domain, labels.service, hop.value, reason.value
+                labels.domain, labels.service, labels.pattern, hop.value, reason.value
             )
             for reason in PublishErrorReason
         }
@@ -64,6 +66,22 @@ class PublisherMetrics:
                 message_type,
             )
             self._sent[(destination, message_type)] = counter
+        return counter
+
+    def unrouted(self, message_type: str) -> Counter:
+        """The counter of events of ``message_type`` the broker returned: no queue was bound."""
+        counter = self._unrouted.get(message_type)
+        if counter is None:
+            counter = self.metrics.messages_unrouted.labels(
+                MESSAGING_SYSTEM,
+                self.destination,
+                self.labels.domain,
+                self.labels.service,
+                self.labels.pattern,
+                self.hop.value,
+                message_type,
+            )
+            self._unrouted[message_type] = counter
         return counter
 
 
@@ -194,12 +212,13 @@ class SweepMetrics:
 class RetentionMetrics:
     """What a domain's retention job records: rows deleted per table, and its runs."""
 
-    def __init__(self, metrics: Metrics, domain: str) -> None:
+    def __init__(self, metrics: Metrics, domain: str, pattern: str) -> None:
         self.metrics = metrics
         self.domain = domain
+        self.pattern = pattern
 
     def deleted(self, table: str, rows: int) -> None:
-        self.metrics.retention_rows_deleted.labels(self.domain, table).inc(rows)
+        self.metrics.retention_rows_deleted.labels(self.domain, self.pattern, table).inc(rows)
 
     def ran(self, outcome: str) -> None:
-        self.metrics.retention_runs.labels(self.domain, outcome).inc()
+        self.metrics.retention_runs.labels(self.domain, self.pattern, outcome).inc()

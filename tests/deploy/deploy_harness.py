@@ -190,4 +190,6 @@ def dashboard_queries() -> Iterator[tuple[str, str]]:
 
 def as_runnable_query(expr: str) -> str:
     """A dashboard query as Prometheus can run it: Grafana's variables substituted."""
-    return expr.replace("$__rate_interval", "1m").replace("$domain", ".*").replace("$pattern", ".*")
+    for variable in ("$namespace", "$domain", "$pattern"):
+        expr = expr.replace(variable, ".*")
+    return expr.replace("$__rate_interval", "1m")

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from domains.registry import DOMAINS as REGISTERED
 from tests.deploy.deploy_harness import (
     DASHBOARD,
     DEPLOY,
@@ -37,6 +38,7 @@ INTERPLAY_METRICS = {
     "interplay_publish_errors_total",
     "interplay_rpc_replies_unmatched_total",
     "interplay_flow_end_to_end_seconds",
+    "interplay_messages_unrouted_total",
 }
 # One order crosses every domain: its whole time is not filtered by the domain variable.
 CROSS_DOMAIN = {"interplay_flow_end_to_end_seconds"}
@@ -46,6 +48,26 @@ RABBITMQ_PER_QUEUE = {
     "rabbitmq_queue_messages_unacked",
     "rabbitmq_queue_consumers",
 }
+# Read off RabbitMQ 3.10's /metrics (rabbitmq_prometheus): the node's health, on the Broker
+# health row. The same names on RabbitMQ 4.
+RABBITMQ_NODE = {
+    "rabbitmq_alarms_memory_used_watermark",
+    "rabbitmq_alarms_free_disk_space_watermark",
+    "rabbitmq_alarms_file_descriptor_limit",
+    "rabbitmq_process_open_fds",
+    "rabbitmq_process_max_fds",
+    "rabbitmq_connections",
+    "rabbitmq_channels",
+    "rabbitmq_global_messages_received_total",
+    "rabbitmq_global_messages_confirmed_total",
+    "rabbitmq_global_messages_delivered_total",
+    "rabbitmq_global_messages_unroutable_dropped_total",
+    "rabbitmq_global_messages_unroutable_returned_total",
+}
+# Every metric selector of a query: a metric name and its braces, if any.
+SELECTOR = re.compile(r"\b((?:interplay|rabbitmq)_[a-z_]+|up)\b(\{[^}]*\})?")
+NAMESPACE = 'namespace=~"$namespace"'
+RUNBOOKS = DEPLOY.parent / "docs" / "runbooks.md"
 METRIC_NAME = re.compile(
     r"\b((?:interplay|rabbitmq)_[a-z_]+?)(?:_bucket|_count|_sum)?\b(?=\s*[{\[(])"
 )
@@ -100,6 +122,10 @@ def test_there_is_an_alert_for_each_failure_an_operator_must_hear_about() -> Non
     assert "rabbitmq_queue_consumers" in by_name["InterplayQueueWithoutConsumers"]
     assert 'outcome="timeout"' in by_name["InterplayRpcTimeoutsRising"]
     assert "interplay_compensations_total" in by_name["InterplayCompensationRateHigh"]
+    assert "interplay_messages_unrouted_total" in by_name["InterplayUnroutableMessages"]
+    assert "rabbitmq_alarms_" in by_name["InterplayBrokerAlarm"]
+    assert by_name["InterplayTargetDown"].strip() == "up == 0"
+    assert "absent(up{" in by_name["InterplayTargetAbsent"]
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
@@ -116,6 +142,62 @@ def test_scrape_config_covers_every_domain_and_both_rabbitmq_endpoints() -> None
     assert jobs["rabbitmq-per-object"]["metrics_path"] == "/metrics/per-object"
     for job in ("rabbitmq", "rabbitmq-per-object"):
         assert jobs[job]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
+    # Node-wide families come from /metrics only, so that no broker figure is counted twice.
+    (keep,) = jobs["rabbitmq-per-object"]["metric_relabel_configs"]
+    assert keep == {"source_labels": ["__name__"], "regex": "rabbitmq_queue_.+", "action": "keep"}
+
+
+def alerting_rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in RULES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of a page: lower case, punctuation dropped."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def runbook_sections() -> dict[str, str]:
+    """The text of each section of docs/runbooks.md, by its anchor."""
+    parts = re.split(r"^## (.+)$", RUNBOOKS.read_text(), flags=re.MULTILINE)
+    return {title.lower(): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def test_every_alert_links_its_runbook_section_with_symptom_first_query_and_what_to_do() -> None:
+    anchors = github_anchors(RUNBOOKS.read_text())
+    sections = runbook_sections()
+    for rule in alerting_rules():
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"docs/runbooks.md#{rule['alert'].lower()}", rule["alert"]
+        anchor = url.split("#")[1]
+        assert anchor in anchors, url
+        for part in ("**Symptom.**", "**First query.**", "```promql", "**What to do.**"):
+            assert part in sections[anchor], (rule["alert"], part)
+    assert set(sections) == {rule["alert"].lower() for rule in alerting_rules()}
+
+
+def test_every_first_query_of_the_runbooks_is_valid_promql(tmp_path: Path) -> None:
+    queries = re.findall(r"```promql\n(.+?)\n```", RUNBOOKS.read_text(), re.DOTALL)
+    assert len(queries) == len(alerting_rules())
+    rules = [{"record": f"runbook:query_{n}:check", "expr": q} for n, q in enumerate(queries)]
+    checked = tmp_path / "runbook-queries.yml"
+    checked.write_text(yaml.safe_dump({"groups": [{"name": "runbooks", "rules": rules}]}))
+    output = run(tool("promtool"), "check", "rules", checked).stdout
+    assert f"SUCCESS: {len(queries)} rules found" in output
+
+
+def test_the_unroutable_alert_leaves_out_exactly_the_events_no_contract_consumes() -> None:
+    published = {e.message_type for d in REGISTERED.values() for e in d.publishes}
+    consumed = {e.message_type for d in REGISTERED.values() for e in d.consumes}
+    (rule,) = [r for r in alerting_rules() if r["alert"] == "InterplayUnroutableMessages"]
+    (excluded,) = re.findall(r'message_type!~"([^"]+)"', rule["expr"])
+    assert {key.replace("[.]", ".") for key in excluded.split("|")} == published - consumed
 
 
 def test_every_dashboard_panel_is_titled_and_described() -> None:
@@ -146,7 +228,36 @@ def test_dashboard_shows_every_metric_of_the_contract_and_the_broker_queues() ->
     used = set().union(*(metric_names(expr) for _, expr in dashboard_queries()))
     assert used >= INTERPLAY_METRICS, INTERPLAY_METRICS - used
     assert used >= RABBITMQ_PER_QUEUE, RABBITMQ_PER_QUEUE - used
-    assert used <= INTERPLAY_METRICS | RABBITMQ_PER_QUEUE, used - INTERPLAY_METRICS
+    assert used >= RABBITMQ_NODE, RABBITMQ_NODE - used
+    known = INTERPLAY_METRICS | RABBITMQ_PER_QUEUE | RABBITMQ_NODE
+    assert used <= known, used - known
+
+
+def test_every_query_of_the_dashboard_is_scoped_by_the_namespace_variable() -> None:
+    # compose has no namespace label: the variable's "All" (.*) matches a missing label too.
+    for title, expr in dashboard_queries():
+        selectors = SELECTOR.findall(expr)
+        assert selectors, (title, expr)
+        for name, braces in selectors:
+            assert NAMESPACE in braces, (title, name, expr)
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    namespace = variables["namespace"]
+    assert namespace["definition"] == "label_values(interplay_messages_sent_total, namespace)"
+    assert namespace["includeAll"] and namespace["allValue"] == ".*"
+    for name in ("domain", "pattern"):  # chained: the values of the chosen namespace
+        assert NAMESPACE in variables[name]["definition"], name
+    # Never a job name: under the chart it is the chart's name (or nameOverride).
+    assert not any("job=" in expr for _, expr in dashboard_queries())
+
+
+def test_the_broker_health_row_shows_alarms_descriptors_connections_channels_and_rates() -> None:
+    panels = dashboard()["panels"]
+    (row,) = [i for i, p in enumerate(panels) if p["title"].startswith("Broker health")]
+    below = [p for p in panels[row + 1 :] if p["type"] != "row"]
+    shown = set().union(*(metric_names(t["expr"]) for p in below for t in p["targets"]))
+    assert shown >= RABBITMQ_NODE, RABBITMQ_NODE - shown
+    row_y = panels[row]["gridPos"]["y"]
+    assert all(p["gridPos"]["y"] > row_y for p in below)
 
 
 def test_dashboard_and_rules_name_only_metrics_the_application_registers() -> None:

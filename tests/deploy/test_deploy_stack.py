@@ -143,12 +143,15 @@ async def publish(url: str, routing_key: str, body: bytes = b"{}") -> str:
     return "published"
 
 
-def publish_and_follow(stack: Stack, path: str) -> list[str]:
-    """The README's publish command with the order changed to take ``path``; the events seen."""
+def publish_and_follow(stack: Stack, path: str, follow: bool = True) -> list[str]:
+    """The README's publish command with the order changed to take ``path``; the events seen
+    (none without ``follow``)."""
     command = documented(" publish ")
     data = json.loads(re.search(r"--data '(.*?)'", command, re.S).group(1))  # type: ignore[union-attr]
     data |= PATHS[path] | {"order_id": str(uuid.uuid4())}  # an order id is taken only once
     command = re.sub(r"--data '.*?'", lambda _: f"--data '{json.dumps(data)}'", command, flags=re.S)
+    if not follow:
+        command = command.replace(" --follow", "")
     output = run_documented(stack, command, timeout=120)
     return EVENT_LINE.findall(output)
 
@@ -184,6 +187,9 @@ def test_prometheus_scrapes_every_target_loads_the_rules_and_every_panel_has_dat
     # An order no contract accepts, as the operator may send: the orders inbox dead-letters it.
     malformed = asyncio.run(publish(stack.amqp_url("operator"), PLACED, b'{"order_id": 42}'))
     assert malformed == "published"
+    # An order nobody follows: its leaf events (customer.notified, ...) reach no queue, since no
+    # watch queue is bound to every key now, and their publishers count them unrouted.
+    publish_and_follow(stack, HAPPY, follow=False)
     pending, deadline = list(dashboard_queries()), time.monotonic() + 90
     while time.monotonic() < deadline:
         targets = prometheus(stack, "/api/v1/targets")["data"]["activeTargets"]

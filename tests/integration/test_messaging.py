@@ -222,6 +222,7 @@ async def test_a_bad_message_is_dead_lettered_with_its_reason_and_the_next_is_se
     labels = {
         "domain": depot.name,
         "service": "inbox",
+        "pattern": "orchestration",
         "messaging_destination_name": f"{depot.name}.inbox",
         "reason": reason.split("-")[0],
     }
@@ -251,7 +252,7 @@ async def test_a_failing_handler_dead_letters_the_message_with_the_error(
     assert dead.correlation_id == envelope.correlation_id
 
 
-async def test_an_event_no_one_subscribes_to_is_published_and_logged_once(
+async def test_an_event_no_one_subscribes_to_is_published_logged_once_and_counted_unrouted(
     broker: Broker, metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
     depot = Depot(broker, metrics)
@@ -260,6 +261,14 @@ async def test_an_event_no_one_subscribes_to_is_published_and_logged_once(
     for _ in range(2):
         envelope = Envelope.new_flow("depot.parcel.nobody_listens", depot.name)
         await depot.publisher.publish(ParcelShipped(parcel_id="p", weight_grams=1), envelope)
+    routed = Envelope.new_flow(ParcelShipped.message_type, depot.name)
+    await depot.publisher.publish(ParcelShipped(parcel_id="q", weight_grams=1), routed)
+    hop = {"domain": depot.name, "service": "inbox", "pattern": "orchestration", "hop": "event"}
+    hop |= {"messaging_system": "rabbitmq", "messaging_destination_name": "interplay.events"}
+    unrouted = "interplay_messages_unrouted_total"
+    assert sample(metrics, unrouted, **hop, message_type="depot.parcel.nobody_listens") == 2
+    routed_hop = hop | {"message_type": ParcelShipped.message_type}
+    assert metrics.registry.get_sample_value(unrouted, routed_hop) is None
     notes = [r.getMessage() for r in caplog.records if "nobody_listens" in r.getMessage()]
     assert notes == [
         "no queue subscribes to depot.parcel.nobody_listens yet; it was published to no one"
@@ -270,6 +279,7 @@ async def test_an_event_no_one_subscribes_to_is_published_and_logged_once(
             "interplay_publish_errors_total",
             domain=depot.name,
             service="inbox",
+            pattern="orchestration",
             hop="event",
             reason="unroutable",
         )

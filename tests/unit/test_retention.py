@@ -190,7 +190,8 @@ async def test_a_choreographed_flow_goes_whole_once_it_ended_long_ago(database: 
 async def test_a_big_backlog_goes_in_batches_and_is_counted(database: Database) -> None:
     await add(database, inbox_messages, *(inbox(f"m{n}", OLD) for n in range(25)))
     metrics = Metrics(CollectorRegistry())
-    retention = Retention(database, RetentionPolicy(batch=10), RetentionMetrics(metrics, "pay"))
+    recorded = RetentionMetrics(metrics, "pay", "orchestration")
+    retention = Retention(database, RetentionPolicy(batch=10), recorded)
 
     assert (await retention.prune(now=NOW))["inbox_messages"] == 25
     assert (await retention.prune(now=NOW))["inbox_messages"] == 0  # idempotent
@@ -199,6 +200,7 @@ async def test_a_big_backlog_goes_in_batches_and_is_counted(database: Database) 
         left = (await connection.execute(select(func.count()).select_from(inbox_messages))).one()
     assert left[0] == 0
     counted = metrics.registry.get_sample_value(
-        "interplay_retention_rows_deleted_total", {"domain": "pay", "table": "inbox_messages"}
+        "interplay_retention_rows_deleted_total",
+        {"domain": "pay", "pattern": "orchestration", "table": "inbox_messages"},
     )
     assert counted == 25
