@@ -48,6 +48,7 @@ class Figures:
     duplicated_effects: int = 0
     completed: int = 0
     cancelled: int = 0
+    happy_cancelled: int = 0  # orders placed to complete that a fault made fail (compensated)
     seconds: float = 0.0
     broker_restarts: int = 0
     recovery_seconds: float = 0.0
@@ -67,7 +68,8 @@ class Figures:
         return (
             f"orders={self.orders} kills={self.kills} restarts={self.restarts} lost={self.lost} "
             f"duplicated={self.duplicated_effects} completed={self.completed} "
-            f"cancelled={self.cancelled} seconds={self.seconds:.1f}{broker}"
+            f"cancelled={self.cancelled} (of which placed to complete: {self.happy_cancelled}) "
+            f"seconds={self.seconds:.1f}{broker}"
         )
 
 
@@ -249,13 +251,17 @@ async def run(
                     system.kill_randomly(roles, stop, figures, seed, broker)
                 )
             placed: dict[str, OrderPlaced] = {}
+            paths: dict[str, str] = {}
             for number in range(orders):
                 if killer is None and number == orders // 3:
                     killer = asyncio.create_task(
                         system.kill_randomly(roles, stop, figures, seed, broker)
                     )
-                placed_order = order(MIX[number % len(MIX)], number)
-                placed[await tap.place_until_taken(placed_order)] = placed_order
+                path = MIX[number % len(MIX)]
+                placed_order = order(path, number)
+                correlation_id = await tap.place_until_taken(placed_order)
+                placed[correlation_id] = placed_order
+                paths[correlation_id] = path
                 await asyncio.sleep(0.02)  # ~50 orders/s, steady
                 stretch = orders // MIN_KILLS
                 if roles and killer and (number + 1) % stretch == 0:
@@ -292,7 +298,7 @@ async def run(
     figures.seconds = time.monotonic() - started
     if broker is not None:
         figures.pause_seconds = _longest_gap(tap.arrivals, broker.faulted_at)
-    _audit(figures, tap, placed, database_url)
+    _audit(figures, tap, placed, paths, database_url)
     if figures.problems:
         figures.problems.append("queues (name ready unacked consumers):\n" + queues)
     return figures
@@ -359,7 +365,11 @@ async def _settle(tap: EventTap, placed: dict[str, OrderPlaced], deadline: float
 
 
 def _audit(
-    figures: Figures, tap: EventTap, placed: dict[str, OrderPlaced], database_url: str
+    figures: Figures,
+    tap: EventTap,
+    placed: dict[str, OrderPlaced],
+    paths: dict[str, str],
+    database_url: str,
 ) -> None:
     books = read_books(database_url)
     shipped: Counter[str] = Counter()
@@ -385,6 +395,8 @@ def _audit(
                 shipped[line.sku] += line.quantity
         else:
             figures.cancelled += 1
+            if paths[correlation_id] == HAPPY:
+                figures.happy_cancelled += 1
     figures.duplicated_effects = books.repeated_movements
     for sku, initial in CATALOGUE.items():
         if books.stock[sku] != (initial - shipped[sku], 0):
