@@ -8,7 +8,10 @@
 - ``interplay.dead-letter`` (direct) and ``<domain>.dead-letter``: where what cannot be processed
   ends, routed by domain; queues dead-letter there too once ``x-delivery-limit`` is hit;
 - ``<queue>.retry.<milliseconds>``: delay queues whose TTL dead-letters a message back to
-  ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer).
+  ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer);
+- ``interplay.operations.<domain>`` (direct) and ``<domain>.operations``: where an operator asks
+  a domain about its flows; an exchange per domain, so that the broker's permissions let only
+  the operator publish there and no other domain bind to it.
 
 Everything is declared through robust channels, so aio-pika declares it again after a reconnect.
 """
@@ -26,6 +29,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 EVENTS_EXCHANGE = "interplay.events"
 DEAD_LETTER_EXCHANGE = "interplay.dead-letter"
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+# An operator's request nobody took within this is dropped: its caller gave up long ago.
+OPERATIONS_REQUEST_TTL_MS = 60_000
 
 
 class QueueType(StrEnum):
@@ -47,6 +52,14 @@ def internal_exchange(domain: str) -> str:
 
 def step_queue(domain: str, workflow: str, step: str) -> str:
     return f"{domain}.{workflow}.{step}"
+
+
+def operations_exchange(domain: str) -> str:
+    return f"interplay.operations.{domain}"
+
+
+def operations_queue(domain: str) -> str:
+    return f"{domain}.operations"
 
 
 def dead_letter_queue(domain: str) -> str:
@@ -125,6 +138,29 @@ class Topology:
         for routing_key in routing_keys:
             await queue.bind(exchange, routing_key=routing_key)
         return queue
+
+    async def operations(self, channel: AbstractChannel, domain: str) -> AbstractQueue:
+        """The domain's operations queue, bound by its own name to its operations exchange.
+
+        Requests are questions asked with a timeout: one nobody took in time expires, and is
+        not dead-lettered (there is nothing to replay).
+        """
+        exchange = await self.operations_exchange(channel, domain)
+        queue = await channel.declare_queue(
+            operations_queue(domain),
+            durable=True,
+            arguments={
+                "x-queue-type": self.options.queue_type.value,
+                "x-message-ttl": OPERATIONS_REQUEST_TTL_MS,
+            },
+        )
+        await queue.bind(exchange, routing_key=queue.name)
+        return queue
+
+    async def operations_exchange(self, channel: AbstractChannel, domain: str) -> AbstractExchange:
+        return await channel.declare_exchange(
+            operations_exchange(domain), ExchangeType.DIRECT, durable=True
+        )
 
     async def retry(self, channel: AbstractChannel, queue: str, delay_ms: int) -> AbstractQueue:
         """A delay queue: what waits there ``delay_ms`` goes back to ``queue``."""
