@@ -188,7 +188,7 @@ def stuck_table(flows: list[StuckFlow]) -> Table:
     """Stuck flows, oldest first: who, where, and why, with the flow's id whole."""
     rows = [
         (
-            f"{flow.age_seconds:.0f}s",
+            age(flow.age_seconds),
             flow.domain,
             flow.workflow,
             flow.pattern,
@@ -218,6 +218,15 @@ def actions_table(correlation_id: str, actions: list[OperatorAction]) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def age(seconds: float) -> str:
+    """``42s``, ``5m07s``, ``3h02m``, ``2d03h``: two units at most, the largest first."""
+    whole = int(seconds)
+    for unit, size, smaller, small_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit}{whole % size // small_size:02d}{smaller}"
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
 def _clock(timestamp: float) -> str:

@@ -106,7 +106,7 @@ async def _ask(
         result = await client.call(operations_queue(domain), request, cause, timeout=timeout)
         return reply.model_validate(result)
     except RpcTimeout:
-        return f"no reply within {timeout:g}s: no process of {domain} serves its operations queue"
+        return f"no reply within {timeout:g}s: no process of {domain} serves, or none in time"
     except Unroutable:
         return f"no operations queue: {domain} has not run on this broker (vhost) yet"
     except RemoteFailure as failure:
