@@ -114,4 +114,12 @@ class OperatorActions(Reply):
     actions: tuple[OperatorAction, ...]
 
 
-REQUESTS: tuple[type[Command], ...] = (ShowFlow, TraceFlow, ListStuckFlows, ResumeFlow, AbortFlow)
+# Each request and the reply its success carries.
+ANSWERS: dict[type[Command], type[Reply]] = {
+    ShowFlow: FlowRuns,
+    TraceFlow: FlowHops,
+    ListStuckFlows: StuckFlows,
+    ResumeFlow: OperatorActions,
+    AbortFlow: OperatorActions,
+}
+REQUESTS: tuple[type[Command], ...] = tuple(ANSWERS)
