@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from messaging.broker import Broker
 from orchestrators import Domain, Pattern, choreography, orchestration
+from orchestrators.operations import serve_operations
 from orchestrators.process import DomainProcess, DomainWiring
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class DomainRuntime:
     async def start(self) -> None:
         process = self.process = await DomainProcess.open(self.wiring, self.broker)
         await STARTERS[self.wiring.pattern](process)
+        await serve_operations(process)  # every process of the domain answers the operator
         await process.start_consuming()
         log.info(
             "%s runs %s (%s): %s",

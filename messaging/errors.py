@@ -16,6 +16,7 @@ class RejectReason(StrEnum):
     TOO_LARGE = "too_large"
     HANDLER_ERROR = "handler_error"
     DELIVERY_LIMIT = "delivery_limit"
+    NOT_PERMITTED = "not_permitted"  # came by a way its sender may not use
 
 
 class MessagingError(Exception):

@@ -8,7 +8,10 @@
 - ``interplay.dead-letter`` (direct) and ``<domain>.dead-letter``: where what cannot be processed
   ends, routed by domain; queues dead-letter there too once ``x-delivery-limit`` is hit;
 - ``<queue>.retry.<milliseconds>``: delay queues whose TTL dead-letters a message back to
-  ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer).
+  ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer);
+- ``interplay.operations.<domain>`` (direct) and ``<domain>.operations``: where an operator asks
+  a domain about its flows; an exchange per domain, so that the broker's permissions let only
+  the operator publish there and no other domain bind to it.
 
 Every durable queue, the delay queues included, is a quorum queue with ``replicas`` members by
 default, so that on a cluster a node's loss loses no message (docs/reliability.md).
@@ -29,6 +32,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 EVENTS_EXCHANGE = "interplay.events"
 DEAD_LETTER_EXCHANGE = "interplay.dead-letter"
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+# An operator's request nobody took within this is dropped: its caller gave up long ago.
+OPERATIONS_REQUEST_TTL_MS = 60_000
 
 
 class QueueType(StrEnum):
@@ -52,6 +57,14 @@ def step_queue(domain: str, workflow: str, step: str) -> str:
     return f"{domain}.{workflow}.{step}"
 
 
+def operations_exchange(domain: str) -> str:
+    return f"interplay.operations.{domain}"
+
+
+def operations_queue(domain: str) -> str:
+    return f"{domain}.operations"
+
+
 def dead_letter_queue(domain: str) -> str:
     return f"{domain}.dead-letter"
 
@@ -71,16 +84,13 @@ class QueueOptions:
 
     def arguments(self, domain: str) -> dict[str, Any]:
         arguments: dict[str, Any] = {
-            **self._kind(),
+            **self.kind(),
             "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
             "x-dead-letter-routing-key": domain,
         }
         if self.queue_type is QueueType.QUORUM:
             arguments["x-delivery-limit"] = self.delivery_limit
         return arguments
-
-    def dead_letters(self) -> dict[str, Any]:
-        return self._kind()
 
     def delay(self, queue: str, delay_ms: int) -> dict[str, Any]:
         """A delay queue's: messages expire after ``delay_ms`` (or their own, shorter, expiration)
@@ -92,7 +102,7 @@ class QueueOptions:
         ``queue`` has confirmed it (that strategy needs ``reject-publish`` overflow).
         """
         arguments: dict[str, Any] = {
-            **self._kind(),
+            **self.kind(),
             "x-message-ttl": delay_ms,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": queue,
@@ -102,7 +112,8 @@ class QueueOptions:
             arguments["x-overflow"] = "reject-publish"
         return arguments
 
-    def _kind(self) -> dict[str, Any]:
+    def kind(self) -> dict[str, Any]:
+        """The queue type's arguments: for quorum queues, with the number of members."""
         if self.queue_type is QueueType.QUORUM:
             return {"x-queue-type": "quorum", "x-quorum-initial-group-size": self.replicas}
         return {"x-queue-type": self.queue_type.value}
@@ -123,7 +134,7 @@ class Topology:
             DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True
         )
         queue = await channel.declare_queue(
-            dead_letter_queue(domain), durable=True, arguments=self.options.dead_letters()
+            dead_letter_queue(domain), durable=True, arguments=self.options.kind()
         )
         await queue.bind(exchange, routing_key=domain)
         return exchange
@@ -156,6 +167,26 @@ class Topology:
         for routing_key in routing_keys:
             await queue.bind(exchange, routing_key=routing_key)
         return queue
+
+    async def operations(self, channel: AbstractChannel, domain: str) -> AbstractQueue:
+        """The domain's operations queue, bound by its own name to its operations exchange.
+
+        Requests are questions asked with a timeout: one nobody took in time expires, and is
+        not dead-lettered (there is nothing to replay).
+        """
+        exchange = await self.operations_exchange(channel, domain)
+        queue = await channel.declare_queue(
+            operations_queue(domain),
+            durable=True,
+            arguments={**self.options.kind(), "x-message-ttl": OPERATIONS_REQUEST_TTL_MS},
+        )
+        await queue.bind(exchange, routing_key=queue.name)
+        return queue
+
+    async def operations_exchange(self, channel: AbstractChannel, domain: str) -> AbstractExchange:
+        return await channel.declare_exchange(
+            operations_exchange(domain), ExchangeType.DIRECT, durable=True
+        )
 
     async def retry(self, channel: AbstractChannel, queue: str, delay_ms: int) -> AbstractQueue:
         """A delay queue: what waits there ``delay_ms`` goes back to ``queue``."""

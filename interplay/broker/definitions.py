@@ -8,7 +8,8 @@ own routing keys (``^payments\\.``) and bind only the keys its workflows consume
 - ``storefront``: the outside that places orders (``interplay publish``); it may publish the
   events no domain publishes but some domain consumes (``orders.order.placed``), nothing else;
 - ``operator``: a person at the command line, opt-in (``operator=True``): publishes what the
-  storefront publishes and watches every event of a flow (``interplay publish --follow``);
+  storefront publishes, watches a flow (``publish --follow``) and, alone but for admin, asks the
+  domains about their flows through ``interplay.operations.<domain>`` (``flows``, ``trace``);
 - ``admin``: the operator's login for the management UI (tag ``administrator``); no process uses it.
 
 A password is never made up: it comes from ``<PREFIX><USER>_PASSWORD`` and is stored as RabbitMQ
@@ -34,6 +35,8 @@ from messaging.topology import (
     dead_letter_queue,
     inbox_queue,
     internal_exchange,
+    operations_exchange,
+    operations_queue,
     rpc_queue,
 )
 from orchestrators import Domain
@@ -116,6 +119,8 @@ def own_names(domain: Domain) -> tuple[str, ...]:
         inbox_queue(name),
         dead_letter_queue(name),
         internal_exchange(name),
+        operations_queue(name),
+        operations_exchange(name),
         *(rpc_queue(name, service) for service in domain.services),
         *(step_queue(name, wf, step) for wf in domain.workflows for step in wf.steps),
     )
@@ -126,13 +131,15 @@ def domain_user(domain: Domain) -> BrokerUser:
 
     It declares the shared exchanges too (so it needs configure on them), binds its queues to
     them (read) and publishes to them (write); queues dead-letter to ``interplay.dead-letter``,
-    which RabbitMQ checks as a write when the queue is declared.
+    which RabbitMQ checks as a write when the queue is declared. Only the operator may publish
+    to its operations exchange.
     """
     names = (*own_names(domain), *SHARED_EXCHANGES)
+    publishes_to = (*(n for n in names if n != operations_exchange(domain.name)), DEFAULT_EXCHANGE)
     return BrokerUser(
         name=domain.name,
         configure=exactly(names, RETRY_SUFFIX),
-        write=exactly((*names, DEFAULT_EXCHANGE), RETRY_SUFFIX),
+        write=exactly(publishes_to, RETRY_SUFFIX),
         read=exactly(names, RETRY_SUFFIX),
         topic_write=f"^{re.escape(domain.name)}\\.",
         topic_read=exactly(event.message_type for event in domain.consumes),
@@ -164,18 +171,22 @@ def storefront_user(domains: Iterable[Domain]) -> BrokerUser:
 
 
 def operator_user(domains: Iterable[Domain]) -> BrokerUser:
-    """Places orders as the storefront does and watches them: ``interplay publish ... --follow``.
+    """Places orders as the storefront does and watches them: ``interplay publish ... --follow``;
+    asks the domains about their flows: ``interplay flows``, ``interplay trace``.
 
     The watch queue has a generated name (``WATCH_QUEUE``), so the operator declares, binds and
     consumes no queue of a domain; it binds ``#`` on ``interplay.events`` (topic
-    read ``.*``) to see every event of the flow, and may publish only the external events.
+    read ``.*``) to see every event of the flow, and may publish only the external events, and
+    to each domain's operations exchange (replies come on direct reply-to: no permission).
     """
-    names = f"^({_literal(EVENTS_EXCHANGE)}|{WATCH_QUEUE})$"
+    domains = list(domains)
+    watches = f"{_literal(EVENTS_EXCHANGE)}|{WATCH_QUEUE}"
+    asks = "|".join([watches, *(_literal(operations_exchange(d.name)) for d in domains)])
     return BrokerUser(
-        name=OPERATOR,
-        configure=names,
-        write=names,
-        read=names,
+        OPERATOR,
+        f"^({asks})$",
+        f"^({asks})$",
+        f"^({watches})$",
         topic_write=exactly(external_events(domains)),
         topic_read=EVERYTHING,
     )
@@ -213,11 +224,8 @@ def passwords_from(
 ) -> dict[str, str]:
     """Each user's password from the environment; ``MissingPasswords`` names what is unset."""
     users = list(users)
-    missing = [
-        password_variable(u.name, prefix)
-        for u in users
-        if not environ.get(password_variable(u.name, prefix))
-    ]
+    variables = [password_variable(u.name, prefix) for u in users]
+    missing = [variable for variable in variables if not environ.get(variable)]
     if missing:
         raise MissingPasswords(missing)
     return {u.name: environ[password_variable(u.name, prefix)] for u in users}
@@ -281,12 +289,5 @@ def _user(user: BrokerUser, passwords: Mapping[str, str] | None) -> dict[str, An
 
 def _exchange(vhost: str, name: str, kind: str) -> dict[str, Any]:
     """Declared as the framework declares it, so that both declarations agree."""
-    return {
-        "name": name,
-        "vhost": vhost,
-        "type": kind,
-        "durable": True,
-        "auto_delete": False,
-        "internal": False,
-        "arguments": {},
-    }
+    flags = {"durable": True, "auto_delete": False, "internal": False, "arguments": {}}
+    return {"name": name, "vhost": vhost, "type": kind, **flags}

@@ -44,7 +44,9 @@ def write_definitions(
     ),
     storefront: bool = typer.Option(True, help="Add the storefront user (places orders)."),
     operator: bool = typer.Option(
-        False, help="Add the operator user (places orders and watches them with --follow)."
+        False,
+        help="Add the operator user (places orders, watches them with --follow, and asks the "
+        "domains about their flows: flows, trace).",
     ),
     admin: bool = typer.Option(True, help="Add the admin user (management UI)."),
 ) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 from rich.table import Table
 
 from domains.registry import DOMAINS
+from interplay.cli.flows import TIMEOUT, asked, finish
 from interplay.cli.output import JSON, identifier_column, print_json, table_console
 from interplay.operations.trace import Hop, handled, hops, mermaid
 from interplay.settings import Settings
@@ -16,20 +15,25 @@ from interplay.settings import Settings
 def trace(
     correlation_id: str = typer.Argument(..., help="The flow's correlation id."),
     as_mermaid: bool = typer.Option(False, "--mermaid", help="Print a mermaid sequenceDiagram."),
+    timeout: float = TIMEOUT,
     as_json: bool = JSON,
 ) -> None:
-    """Show every hop of one flow from the domains' inbox records."""
-    flow = hops(asyncio.run(handled(Settings(), correlation_id)), DOMAINS)
+    """Show every hop of one flow from the domains' inbox records, asked of the domains.
+
+    Exit status as ``interplay flows show``: 1 when no domain handled a message of the flow,
+    3 when some domain did not answer in time.
+    """
+    records, unanswered = asked(handled(Settings(), correlation_id, timeout=timeout))
+    flow = hops(records, DOMAINS)
     if as_json:
-        print_json({"correlation_id": correlation_id, "hops": flow})
+        print_json({"correlation_id": correlation_id, "hops": flow, "unanswered": unanswered})
     elif not flow:
-        table_console().print(f"no domain has handled a message of flow {correlation_id}")
+        table_console().print(f"no domain that answered has handled a message of {correlation_id}")
     elif as_mermaid:
         print(mermaid(flow))
     else:
         table_console().print(hops_table(correlation_id, flow))
-    if not flow:
-        raise typer.Exit(1)
+    finish(unanswered, found=bool(flow))
 
 
 def hops_table(correlation_id: str, flow: list[Hop]) -> Table:

@@ -1,7 +1,8 @@
 """The AsyncAPI 3.0 document of the wire contract, generated from the registered domains.
 
 Channels: each event's routing key on the topic exchange ``interplay.events``, each domain's
-inbox queue, each service's RPC queue and the replies it sends to the caller's ``reply_to``.
+inbox queue, each service's RPC queue and the replies it sends to the caller's ``reply_to``, and
+each domain's operations queue, where it answers an operator.
 Operations: who sends and who receives each of them; an RPC operation names its reply. Payloads
 are the contracts' JSON Schemas (pydantic's, with shared definitions under
 ``components/schemas``); every message carries the envelope (AMQP properties and headers, see
@@ -26,8 +27,15 @@ import interplay.docs.asyncapi_envelope as envelope
 from messaging.contracts import Command, Contract, Event, Reply
 from messaging.envelope import CONTENT_TYPE
 from messaging.rpc import REPLY_SUFFIX, RpcFailure
-from messaging.topology import EVENTS_EXCHANGE, inbox_queue, rpc_queue
+from messaging.topology import (
+    EVENTS_EXCHANGE,
+    inbox_queue,
+    operations_exchange,
+    operations_queue,
+    rpc_queue,
+)
 from orchestrators import Domain
+from orchestrators.operations.contracts import ANSWERS
 
 AMQP_BINDING_VERSION = "0.3.0"
 Document = dict[str, Any]
@@ -48,6 +56,7 @@ def asyncapi_document(domains: Iterable[Domain]) -> Document:
         builder.inbox(domain)
         for service in domain.services:
             builder.rpc(domain, service)
+        builder.operations_queue(domain)
     return builder.document()
 
 
@@ -139,18 +148,49 @@ class _Builder:
             },
         }
         for command in commands:
-            self.operations[identifier(f"{domain.name}.{service}.{command.message_type}")] = {
-                "action": "receive",
-                "channel": _ref("channels", channel),
-                "summary": f"The {domain.name} {service} carries out {command.message_type}.",
-                "messages": [_ref("channels", channel, "messages", command.__name__)],
-                "reply": {
-                    "address": {"location": "$message.header#/reply_to"},
-                    "channel": _ref("channels", replies),
-                    "messages": [_ref("channels", replies, "messages", f"{command.__name__}Reply")],
-                },
-                "bindings": {"amqp": {"ack": True}},
-            }
+            summary = f"The {domain.name} {service} carries out {command.message_type}."
+            self.receives(f"{domain.name}.{service}", command, channel, replies, summary)
+
+    def operations_queue(self, domain: Domain) -> None:
+        """Where the domain answers an operator; only the operator may send there."""
+        queue = operations_queue(domain.name)
+        channel, replies = identifier(queue), identifier(f"{queue}.replies")
+        self.channels[channel] = {
+            "address": queue,
+            "title": f"{domain.name} operations",
+            "description": f"Bound by its name to the direct exchange "
+            f"{operations_exchange(domain.name)}, which only the operator user may publish to; "
+            "a request that came another way is refused (not_permitted).",
+            "messages": {r.__name__: self.message(r, trait="command") for r in ANSWERS},
+            "bindings": {"amqp": _queue_binding(queue)},
+        }
+        self.channels[replies] = {
+            "address": None,
+            "title": f"{domain.name} operations replies",
+            "description": "Replies go to the operator's direct reply-to; causation_id names "
+            "the request.",
+            "messages": {f"{r.__name__}Reply": self.reply(r, a) for r, a in ANSWERS.items()},
+        }
+        for request in ANSWERS:
+            summary = f"{domain.name} answers {request.message_type}."
+            self.receives(f"{domain.name}.operations", request, channel, replies, summary)
+
+    def receives(
+        self, receiver: str, command: type[Command], channel: str, replies: str, summary: str
+    ) -> None:
+        """The operation of ``receiver`` carrying out ``command`` and replying."""
+        self.operations[identifier(f"{receiver}.{command.message_type}")] = {
+            "action": "receive",
+            "channel": _ref("channels", channel),
+            "summary": summary,
+            "messages": [_ref("channels", channel, "messages", command.__name__)],
+            "reply": {
+                "address": {"location": "$message.header#/reply_to"},
+                "channel": _ref("channels", replies),
+                "messages": [_ref("channels", replies, "messages", f"{command.__name__}Reply")],
+            },
+            "bindings": {"amqp": {"ack": True}},
+        }
 
     def message(self, contract: type[Contract], *, trait: str) -> Document:
         name = contract.__name__

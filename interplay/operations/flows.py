@@ -1,30 +1,72 @@
-"""Where one flow stands in every domain, read from each domain's own database."""
+"""Where flows stand in every domain, and an operator's resume and abort, asked of the domains
+over the broker (``interplay.operations.ask``): each returns what the domains answered and who
+did not answer in time."""
 
 from __future__ import annotations
 
-from domains.registry import DOMAINS
+from interplay.operations.ask import ask_every_domain
 from interplay.settings import Settings
-from orchestrators.flows import FlowView, journal_views, saga_view
-from orchestrators.state.database import Database
-from orchestrators.state.journal import ChoreographyLog
-from orchestrators.state.saga import SagaStore
-from orchestrators.state.tables import create_framework_tables
+from orchestrators.flows import FlowView
+from orchestrators.operations.contracts import (
+    AbortFlow,
+    FlowRuns,
+    ListStuckFlows,
+    OperatorAction,
+    OperatorActions,
+    ResumeFlow,
+    ShowFlow,
+    StuckFlow,
+    StuckFlows,
+)
+
+Unanswered = dict[str, str]  # domain -> why it gave no answer
 
 
-async def flow_views(settings: Settings, correlation_id: str) -> list[FlowView]:
-    """The views of one flow from each domain's own database."""
-    views: list[FlowView] = []
-    for name, domain in DOMAINS.items():
-        database = Database(settings.database_url_of(name))
-        try:
-            await create_framework_tables(database)  # a domain that never ran has none yet
-            workflows = {workflow.name: workflow for workflow in domain.workflows}
-            for flow in await SagaStore(database).of_correlation(correlation_id):
-                if flow.workflow in workflows:  # one database may hold every domain's flows
-                    views.append(saga_view(name, workflows[flow.workflow], flow))
-            records = await ChoreographyLog(database).of_correlation(correlation_id)
-            for workflow in domain.workflows:
-                views.extend(journal_views(name, workflow, records))
-        finally:
-            await database.close()
-    return views
+async def flow_views(
+    settings: Settings, correlation_id: str, *, timeout: float
+) -> tuple[list[FlowView], Unanswered]:
+    """Every domain's workflow runs of one flow, oldest first."""
+    request = ShowFlow(correlation_id=correlation_id)
+    answers = await ask_every_domain(settings, request, FlowRuns, timeout=timeout)
+    runs = [run for reply in answers.replies.values() for run in reply.runs]
+    return sorted(runs, key=lambda run: run.started_at), answers.unanswered
+
+
+async def stuck_flows(
+    settings: Settings, *, timeout: float, limit: int = 100
+) -> tuple[list[StuckFlow], Unanswered]:
+    """Every domain's unfinished flows that do not end by themselves, oldest first."""
+    request = ListStuckFlows(limit=limit)
+    answers = await ask_every_domain(settings, request, StuckFlows, timeout=timeout)
+    flows = [flow for reply in answers.replies.values() for flow in reply.flows]
+    return sorted(flows, key=lambda flow: flow.started_at), answers.unanswered
+
+
+async def resume_flow(
+    settings: Settings,
+    correlation_id: str,
+    *,
+    workflow: str | None,
+    extend_by: float,
+    timeout: float,
+) -> tuple[list[OperatorAction], Unanswered]:
+    """Hand every unfinished run of the flow (of ``workflow`` only, when given) to its
+    domain's sweep, to be driven on; the domains with no such run do nothing."""
+    request = ResumeFlow(correlation_id=correlation_id, workflow=workflow, extend_by=extend_by)
+    return await _act(settings, request, timeout)
+
+
+async def abort_flow(
+    settings: Settings, correlation_id: str, *, workflow: str | None, reason: str, timeout: float
+) -> tuple[list[OperatorAction], Unanswered]:
+    """End every unfinished run of the flow: compensated, its failure outcome published."""
+    request = AbortFlow(correlation_id=correlation_id, workflow=workflow, reason=reason)
+    return await _act(settings, request, timeout)
+
+
+async def _act(
+    settings: Settings, request: ResumeFlow | AbortFlow, timeout: float
+) -> tuple[list[OperatorAction], Unanswered]:
+    answers = await ask_every_domain(settings, request, OperatorActions, timeout=timeout)
+    actions = [action for reply in answers.replies.values() for action in reply.actions]
+    return actions, answers.unanswered

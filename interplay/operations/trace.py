@@ -1,4 +1,4 @@
-"""One flow, hop by hop, from what each domain's inbox recorded.
+"""One flow, hop by hop, from what each domain's inbox recorded, asked of the domains.
 
 Every consumed message — an event between domains, an RPC request, an internal choreography
 event — was recorded by the queue that handled it, with its id, cause and times. Sorted by the
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from domains.registry import DOMAINS
+from interplay.operations.ask import ask_every_domain
+from interplay.operations.flows import Unanswered
 from interplay.settings import Settings
 from orchestrators import Domain
-from orchestrators.state import inbox
-from orchestrators.state.database import Database
-from orchestrators.state.inbox import HandledMessage, Inbox
+from orchestrators.operations.contracts import FlowHops, TraceFlow
+from orchestrators.state.inbox import HandledMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +90,11 @@ def _id(name: str) -> str:
     return name.replace(".", "_").replace("-", "_")
 
 
-async def handled(settings: Settings, correlation_id: str) -> list[HandledMessage]:
-    """What every domain's inbox recorded of one flow."""
-    records: list[HandledMessage] = []
-    for name in DOMAINS:
-        database = Database(settings.database_url_of(name))
-        try:
-            await database.create(inbox.metadata)  # a domain that never ran has no table yet
-            records += await Inbox(database).of_correlation(correlation_id)
-        finally:
-            await database.close()
-    return records
+async def handled(
+    settings: Settings, correlation_id: str, *, timeout: float
+) -> tuple[list[HandledMessage], Unanswered]:
+    """What every domain's queues recorded of one flow, asked of the domains."""
+    request = TraceFlow(correlation_id=correlation_id)
+    answers = await ask_every_domain(settings, request, FlowHops, timeout=timeout)
+    records = [record for reply in answers.replies.values() for record in reply.handled]
+    return records, answers.unanswered

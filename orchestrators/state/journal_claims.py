@@ -35,6 +35,7 @@ class OpenFlow:
     sweeps: int
     failure: str | None
     steps_done: tuple[str, ...]
+    operator_reason: str | None = None
 
 
 class JournalClaims:
@@ -55,6 +56,30 @@ class JournalClaims:
             .where(or_(f.claimed_until.is_(None), f.claimed_until < now))
             .where(~exists().where(_end_of(f.workflow, f.trigger_id)))
             .order_by(f.deadline)
+            .limit(limit)
+        )
+        async with self.database.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+            return [await self._open(connection, row) for row in rows]
+
+    async def stuck(self, now: float, *, limit: int = 100) -> list[OpenFlow]:
+        """What an operator looks at: flows with no end record past their deadline or waiting
+        for an operator, claimed or not."""
+        f = choreography_flows.c
+        return await self._open_where(
+            or_(f.deadline < now, f.operator_reason.is_not(None)), limit=limit
+        )
+
+    async def open_of_correlation(self, correlation_id: str) -> list[OpenFlow]:
+        """The flows of ``correlation_id`` with no end record."""
+        return await self._open_where(choreography_flows.c.correlation_id == correlation_id)
+
+    async def _open_where(self, condition: Any, limit: int = 100) -> list[OpenFlow]:
+        f = choreography_flows.c
+        query = (
+            select(choreography_flows)
+            .where(condition, ~exists().where(_end_of(f.workflow, f.trigger_id)))
+            .order_by(f.started_at)
             .limit(limit)
         )
         async with self.database.connect() as connection:
@@ -143,6 +168,7 @@ class JournalClaims:
             sweeps=row["sweeps"],
             failure=row["failure"],
             steps_done=tuple(step for (step,) in done),
+            operator_reason=row["operator_reason"],
         )
 
 

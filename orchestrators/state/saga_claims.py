@@ -93,6 +93,29 @@ class SagaClaims:
             raise FlowTakenOver(f"{flow.workflow} of {flow.trigger_id} was saved by another")
         return replace(marked, version=flow.version + 1)
 
+    async def stuck(
+        self, now: float, *, stale_after: float, limit: int = 100
+    ) -> list[tuple[Flow, float]]:
+        """What an operator looks at: unfinished flows past their deadline, compensating with
+        no save for ``stale_after`` seconds, waiting for an operator or handed to the sweep by
+        one, claimed or not; each with when it was last saved."""
+        c = saga_flows.c
+        stuck = or_(
+            c.deadline < now,
+            (c.status == FlowStatus.COMPENSATING.value) & (c.updated_at < now - stale_after),
+            c.operator_reason.is_not(None),
+            c.claimed_by.in_((RESUMED, ABORTED)),
+        )
+        query = (
+            select(saga_flows)
+            .where(c.status.in_(UNFINISHED), stuck)
+            .order_by(c.started_at)
+            .limit(limit)
+        )
+        async with self.database.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [(flow_of(row), float(row["updated_at"])) for row in rows]
+
     async def awaiting_operator(self) -> int:
         """How many unfinished flows wait for an operator."""
         c = saga_flows.c

@@ -146,20 +146,24 @@ async def publish(url: str, routing_key: str, body: bytes = b"{}") -> str:
 def publish_and_follow(stack: Stack, path: str, follow: bool = True) -> list[str]:
     """The README's publish command with the order changed to take ``path``; the events seen
     (none without ``follow``)."""
+    return EVENT_LINE.findall(followed(stack, path, follow))
+
+
+def followed(stack: Stack, path: str, follow: bool = True) -> str:
+    """What the README's publish command printed, its order changed to take ``path``."""
     command = documented(" publish ")
     data = json.loads(re.search(r"--data '(.*?)'", command, re.S).group(1))  # type: ignore[union-attr]
     data |= PATHS[path] | {"order_id": str(uuid.uuid4())}  # an order id is taken only once
     command = re.sub(r"--data '.*?'", lambda _: f"--data '{json.dumps(data)}'", command, flags=re.S)
     if not follow:
         command = command.replace(" --follow", "")
-    output = run_documented(stack, command, timeout=120)
-    return EVENT_LINE.findall(output)
+    return run_documented(stack, command, timeout=120)
 
 
 def outcomes_of_every_path(stack: Stack) -> dict[str, list[str]]:
     with ThreadPoolExecutor(len(PATHS)) as pool:
-        followed = pool.map(lambda path: publish_and_follow(stack, path), PATHS)
-        seen = dict(zip(PATHS, followed, strict=True))
+        events_seen = pool.map(lambda path: publish_and_follow(stack, path), PATHS)
+        seen = dict(zip(PATHS, events_seen, strict=True))
     for path, events in seen.items():
         expected = "orders.order.completed" if path == HAPPY else "orders.order.cancelled"
         assert expected in events, (path, events)
@@ -174,6 +178,30 @@ def test_an_order_on_every_path_flows_through_the_documented_publish_follow(stac
     ORCHESTRATED.update(outcomes_of_every_path(stack))
     outcomes = {path: next(e for e in seen if e in TERMINAL) for path, seen in ORCHESTRATED.items()}
     report(f"orders through `run --rm cli publish --follow`: {outcomes}")
+
+
+def test_the_operator_asks_every_domain_where_its_order_stands(stack: Stack) -> None:
+    """`flows show`, `trace` and `flows list --stuck` by `run --rm cli`, as the operator: every
+    domain answers over the broker, its database private to its own container."""
+    found = re.search(r"correlation id (\S+)", followed(stack, HAPPY))
+    assert found is not None
+    asked = {
+        name: json.loads(stack.compose("run", "--rm", "cli", *command, "--json").stdout)
+        for name, command in (
+            ("show", ["flows", "show", found[1]]),
+            ("trace", ["trace", found[1]]),
+            ("stuck", ["flows", "list", "--stuck"]),
+        )
+    }
+    assert all(document["unanswered"] == {} for document in asked.values()), asked
+    runs = asked["show"]["runs"]
+    assert {run["domain"] for run in runs} == set(DOMAINS)
+    assert {run["status"] for run in runs} == {"completed"}
+    assert {hop["consumer"].split(".")[0] for hop in asked["trace"]["hops"]} == set(DOMAINS)
+    report(
+        f"`run --rm cli flows show`: {len(runs)} runs from {len(DOMAINS)} domains, "
+        f"`trace`: {len(asked['trace']['hops'])} hops, stuck flows: {len(asked['stuck']['flows'])}"
+    )
 
 
 def prometheus(stack: Stack, path: str) -> dict[str, Any]:

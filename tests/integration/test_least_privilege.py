@@ -3,7 +3,8 @@
 ``interplay broker definitions`` writes the users for a fresh vhost; they are imported with
 ``rabbitmqctl import_definitions`` under unique names (users are global on a broker). Then every
 domain runs with its own credentials and a storefront order flows to ``orders.order.completed``,
-in both patterns, and a domain's user is refused what belongs to another domain.
+in both patterns, and a domain's user is refused what belongs to another domain. The operator
+follows an order it placed and asks every domain about it; a domain's user may not ask.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -27,16 +29,26 @@ from typer.testing import CliRunner
 from domains.orders.events import OrderPlaced
 from domains.registry import DOMAINS
 from interplay.bootstrap import bootstrap
-from interplay.broker.definitions import ADMIN, STOREFRONT, password_variable
+from interplay.broker.definitions import ADMIN, OPERATOR, STOREFRONT, password_variable
 from interplay.cli import app
+from interplay.operations.ask import ask_every_domain
 from messaging.broker import Broker, BrokerSettings
 from messaging.dead_letters import REASON_HEADER
 from messaging.envelope import Envelope
-from messaging.errors import PublishFailed, RejectReason
+from messaging.errors import PublishFailed, RejectReason, RemoteFailure
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
-from messaging.topology import EVENTS_EXCHANGE, QueueOptions, Topology, inbox_queue
+from messaging.rpc import RpcClient
+from messaging.topology import (
+    EVENTS_EXCHANGE,
+    QueueOptions,
+    Topology,
+    inbox_queue,
+    operations_exchange,
+    operations_queue,
+)
 from orchestrators import Pattern
+from orchestrators.operations.contracts import FlowRuns, ShowFlow
 from tests.flows import EXPECTED_EVENTS, HAPPY, EventTap, order
 from tests.inprocess import settings_for
 from tests.rabbitmq import fresh_vhost, imported_users, rabbitmqctl, url_as, vhost_of
@@ -69,6 +81,7 @@ def generate(vhost: str, passwords: dict[str, str], output: Path) -> dict[str, o
             "--password-env-prefix",
             "LP_",
             "--no-admin",
+            "--operator",
             "--output",
             str(output),
         ],
@@ -81,7 +94,7 @@ def generate(vhost: str, passwords: dict[str, str], output: Path) -> dict[str, o
 
 @pytest.fixture(scope="module")
 def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
-    passwords = {user: secrets.token_urlsafe(12) for user in (*DOMAINS, STOREFRONT)}
+    passwords = {user: secrets.token_urlsafe(12) for user in (*DOMAINS, STOREFRONT, OPERATOR)}
     output = tmp_path_factory.mktemp("definitions") / "definitions.json"
     with fresh_vhost("interplay-least-privilege") as admin_url:
         generated = generate(vhost_of(admin_url), passwords, output)
@@ -100,7 +113,7 @@ def test_definitions_are_not_written_without_every_password(tmp_path: Path) -> N
 
 
 def test_passwords_are_stored_hashed_and_salted(tmp_path: Path) -> None:
-    passwords = {user: "same-password" for user in (*DOMAINS, STOREFRONT, ADMIN)}
+    passwords = {user: "same-password" for user in (*DOMAINS, STOREFRONT, OPERATOR, ADMIN)}
     generated = generate("/", passwords, tmp_path / "definitions.json")
     hashes = [user["password_hash"] for user in generated["users"]]  # type: ignore[attr-defined]
     assert len(set(hashes)) == len(hashes) and "same-password" not in json.dumps(generated)
@@ -256,3 +269,48 @@ async def test_a_domain_cannot_send_to_another_domains_queue_through_the_default
         message = aio_pika.Message(b"{}", type="AuthorisePayment")
         with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
             await channel.default_exchange.publish(message, routing_key="payments.gateway.rpc")
+
+
+# --- the operator follows its orders and asks the domains; no domain may ask another -------
+
+
+async def test_the_operator_follows_an_order_it_places_and_asks_every_domain_about_it(
+    system: EventTap, users: Users
+) -> None:
+    operator = {"INTERPLAY_AMQP_URL": users.url(OPERATOR)}
+    placed = ["publish", "orders.order.placed", "--data", order(HAPPY).model_dump_json()]
+    followed = await asyncio.to_thread(
+        CliRunner().invoke, app, [*placed, "--follow", "--timeout", "30"], env=operator
+    )
+    assert followed.exit_code == 0, followed.output
+    assert "orders.order.completed" in followed.stdout
+    found = re.search(r"correlation id (\S+)", followed.stdout)
+    assert found is not None
+    for command in (["flows", "show"], ["trace"]):
+        asked = await asyncio.to_thread(
+            CliRunner().invoke, app, [*command, found[1], "--json"], env=operator
+        )
+        assert asked.exit_code == 0, asked.output
+        assert json.loads(asked.stdout)["unanswered"] == {}
+    document = json.loads(asked.stdout)
+    assert {hop["consumer"].split(".")[0] for hop in document["hops"]} == set(DOMAINS)
+
+
+async def test_a_domain_may_not_ask_another_domain(users: Users, tmp_path: Path) -> None:
+    metrics, labels = Metrics(CollectorRegistry()), Labels("payments", "test", "-")
+    async with channel_as(users.admin_url) as channel:  # orders has run on this vhost
+        await Topology(QueueOptions()).operations(channel, "orders")
+    as_payments = settings_for(users.url("payments"), tmp_path, {})
+    request = ShowFlow(correlation_id="f-1")
+    answers = await ask_every_domain(as_payments, request, FlowRuns, timeout=3, domains=["orders"])
+    assert "refused" in answers.unanswered["orders"], answers.unanswered
+    async with channel_as(users.url("payments")) as channel:  # to the queue, by amq.default
+        client = RpcClient(channel, metrics, labels)
+        await client.start()
+        cause = Envelope.new_flow("tests.ask", "payments")
+        with pytest.raises(RemoteFailure, match="not_permitted"):
+            await client.call(operations_queue("orders"), request, cause, timeout=5)
+    async with channel_as(users.url("payments")) as channel:  # to read the operator's requests
+        own = await Topology(QueueOptions()).operations(channel, "payments")
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match=r"operations\.orders"):
+            await own.bind(operations_exchange("orders"), routing_key=operations_queue("orders"))

@@ -17,7 +17,8 @@ import pytest
 from domains.registry import DOMAINS
 from interplay.cli.documents import asyncapi_text
 from interplay.docs.asyncapi import asyncapi_document, identifier
-from messaging.topology import rpc_queue
+from messaging.topology import operations_queue, rpc_queue
+from orchestrators.operations.contracts import ANSWERS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
@@ -82,6 +83,26 @@ def test_each_command_is_received_on_its_rpc_queue_and_answered(document: dict[s
                 ]
                 assert operation["action"] == "receive"
                 assert operation["reply"]["address"]["location"] == "$message.header#/reply_to"
+
+
+def test_each_domain_answers_an_operators_requests_on_its_operations_queue(
+    document: dict[str, Any],
+) -> None:
+    for domain in DOMAINS.values():
+        queue = operations_queue(domain.name)
+        channel = document["channels"][identifier(queue)]
+        assert f"interplay.operations.{domain.name}" in channel["description"]
+        for request, answer in ANSWERS.items():
+            assert request.__name__ in channel["messages"]
+            operation = document["operations"][
+                identifier(f"{domain.name}.operations.{request.message_type}")
+            ]
+            assert operation["reply"]["address"]["location"] == "$message.header#/reply_to"
+            reply = document["components"]["messages"][f"{request.__name__}Reply"]
+            success, _ = reply["payload"]["oneOf"]
+            assert success["properties"]["result"] == {
+                "$ref": f"#/components/schemas/{answer.__name__}"
+            }
 
 
 def test_a_reply_carries_the_commands_result_or_a_typed_failure(document: dict[str, Any]) -> None:

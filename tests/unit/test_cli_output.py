@@ -13,11 +13,12 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from interplay.cli import app
-from interplay.cli.flows import runs_table
+from interplay.cli.flows import age, runs_table, stuck_table
 from interplay.cli.output import identifier_column, plain, text_column
 from interplay.cli.trace import hops_table
 from interplay.operations.trace import Hop
 from orchestrators.flows import FlowView
+from orchestrators.operations.contracts import StuckFlow
 from orchestrators.state.saga import FlowStatus
 
 ROUTING_KEYS = ("orders.order.placed", "inventory.stock.reservation_failed")
@@ -108,3 +109,32 @@ def test_plain_turns_what_commands_hold_into_json() -> None:
         "raw": "b'\\xff'",
         "names": ["a", "b"],
     }
+
+
+def test_a_stuck_flows_age_reads_in_its_two_largest_units() -> None:
+    ages = {
+        0: "0s",
+        42.7: "42s",
+        307: "5m07s",
+        3 * 3600 + 125: "3h02m",
+        2 * 86400 + 3 * 3600: "2d03h",
+    }
+    assert {seconds: age(seconds) for seconds in ages} == ages
+
+
+def test_a_stuck_flows_id_stays_whole_and_its_reason_folds_between_words() -> None:
+    flow = StuckFlow(
+        domain="payments",
+        workflow="refund_payment",
+        pattern="choreography",
+        correlation_id="e229d22b-a9f1-4442-a80c-211be11d6a1f",
+        trigger_id="e229d22b-a9f1-4442-a80c-211be11d6a1f",
+        status="running",
+        step="refund",
+        reason="waits for an operator: past its deadline at refund",
+        started_at=0.0,
+        age_seconds=352.0,
+    )
+    text = rendered(stuck_table([flow]), 130)  # too narrow for the reason on one line
+    assert "e229d22b-a9f1-4442-a80c-211be11d6a1f" in text and "5m52s" in text
+    assert "refund_payment" in text and "operator:" in text and "deadline" in text
