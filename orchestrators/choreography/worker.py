@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from messaging import tracing
 from messaging.consumer import Delivery
 from messaging.contracts import Command, Event
 from messaging.envelope import Envelope
@@ -105,7 +106,8 @@ class StepWorker:
             )
             return
         try:
-            reply = await self._try(command)
+            with tracing.step(self.workflow.name, self.step.name):
+                reply = await self._try(command)
         except Refused as refusal:
             failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
             await self._pass_back(
@@ -177,6 +179,11 @@ class StepWorker:
     async def _compensate(self, context: dict[str, Any]) -> None:
         if self.step.compensation is None:
             return
+        with tracing.step(self.workflow.name, self.step.name, compensation=True):
+            await self._undo_step(context)
+
+    async def _undo_step(self, context: dict[str, Any]) -> None:
+        assert self.step.compensation is not None
         for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
             try:
                 async with asyncio.timeout(self.timeout):
