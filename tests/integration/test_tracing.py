@@ -3,15 +3,18 @@
 The SDK's in-memory exporter keeps every span of a running system. For each order path, every
 span of the order shares one trace id; each message's consumer span is the child of that
 message's publish span; each publish span lies under the process span of the message that
-caused it (through the RPC client and workflow step spans in between); and a producer in another
-language that sends a ``traceparent`` has its trace kept.
+caused it (through the RPC client and workflow step spans in between); a producer in another
+language that sends a ``traceparent`` has its trace kept; and ``/metrics``, scraped as OpenMetrics,
+names these traces as the exemplars of the latency histograms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aio_pika
@@ -23,6 +26,7 @@ from opentelemetry.trace import SpanKind
 
 from domains.orders.events import OrderPlaced
 from domains.registry import DOMAINS
+from interplay.health import HealthServer
 from messaging import tracing
 from orchestrators import Pattern
 from tests.flows import (
@@ -60,13 +64,21 @@ def spans() -> Iterator[InMemorySpanExporter]:
         tracing.use(None)
 
 
+@dataclass(frozen=True)
+class Run:
+    flows: dict[str, str]  # path -> flow id
+    foreign: str  # the flow id of the order placed by a foreign producer
+    spans: list[ReadableSpan]
+    openmetrics: str  # /metrics as Prometheus scrapes it
+
+
 async def run_orders(
     patterns: dict[str, Pattern], tmp_path: Path, exporter: InMemorySpanExporter
-) -> tuple[dict[str, str], str, list[ReadableSpan]]:
-    """One order per path and one from a foreign producer; flow id per path, the foreign
-    order's flow id, and every span once the system has gone quiet."""
+) -> Run:
+    """One order per path and one from a foreign producer; every span once the system has gone
+    quiet, and its metrics."""
     with fresh_vhost("interplay-tracing") as amqp_url:
-        async with running_system(amqp_url, tmp_path, patterns):
+        async with running_system(amqp_url, tmp_path, patterns) as system:
             tap = EventTap(amqp_url)
             await tap.start()
             flows = {path: await tap.place(order(path)) for path in PATHS}
@@ -75,7 +87,27 @@ async def run_orders(
             await tap.wait_for({**expected, foreign: EXPECTED_EVENTS[HAPPY]}, 30)
             await tap.close()
             await quiet(exporter)
-    return flows, foreign, list(exporter.get_finished_spans())
+            metrics = await scrape_as_prometheus(
+                HealthServer(system.application.registry(), lambda: True)
+            )
+    return Run(flows, foreign, list(exporter.get_finished_spans()), metrics)
+
+
+async def scrape_as_prometheus(server: HealthServer) -> str:
+    port = await server.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /metrics HTTP/1.1\r\nHost: interplay\r\n"
+            b"Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n"
+        )
+        response = (await reader.read()).decode()
+        writer.close()
+    finally:
+        await server.stop()
+    head, _, body = response.partition("\r\n\r\n")
+    assert "Content-Type: application/openmetrics-text" in head
+    return body
 
 
 async def place_as_foreign_producer(amqp_url: str) -> str:
@@ -190,7 +222,8 @@ async def test_each_order_is_one_trace_whose_tree_is_its_causation_graph(
     pattern: Pattern, tmp_path: Path, spans: InMemorySpanExporter
 ) -> None:
     patterns = dict.fromkeys(DOMAINS, pattern)
-    flows, foreign, finished = await run_orders(patterns, tmp_path, spans)
+    run = await run_orders(patterns, tmp_path, spans)
+    flows, foreign, finished = run.flows, run.foreign, run.spans
 
     for path in PATHS:
         flow = of_flow(finished, flows[path])
@@ -212,6 +245,18 @@ async def test_each_order_is_one_trace_whose_tree_is_its_causation_graph(
             assert not {SpanKind.CLIENT, SpanKind.SERVER} & kinds, path
     if pattern is Pattern.ORCHESTRATION:
         assert_hops_are_named_by_the_conventions(of_flow(finished, flows[HAPPY]), flows[HAPPY])
+
+    # the latency histograms name a trace of theirs as the exemplar of a bucket
+    traces = {f"{span.context.trace_id:032x}" for span in finished}
+    histograms = ["interplay_hop_latency_seconds", "interplay_handling_duration_seconds"]
+    if pattern is Pattern.ORCHESTRATION:
+        histograms.append("interplay_rpc_round_trip_seconds")
+    for histogram in histograms:
+        exemplars = re.findall(
+            histogram + r'_bucket\{[^}]*\} \d+(?:\.\d+)? # \{trace_id="([0-9a-f]{32})"\}',
+            run.openmetrics,
+        )
+        assert exemplars and set(exemplars) <= traces, histogram
 
     # a trace that began in another language goes on: its id is kept, its span is the parent
     flow = of_flow(finished, foreign)
