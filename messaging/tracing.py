@@ -174,14 +174,18 @@ def received(headers: Mapping[str, Any], queue: str, message_id: str | None) -> 
 
 
 def step(
-    workflow: str, name: str, *, compensation: bool = False
+    workflow: str, name: str, cause: Envelope, *, compensation: bool = False
 ) -> contextlib.AbstractContextManager[object]:
-    """A ``step <name>`` (or ``compensate <name>``) INTERNAL span of a workflow."""
+    """A ``step <name>`` (or ``compensate <name>``) INTERNAL span of a workflow: the child of
+    the current span, else (a flow the sweeper resumes) of the context ``cause`` carries."""
     if _tracer is None:
         return _NOT_TRACED
+    parent = None
+    if not trace.get_current_span().get_span_context().is_valid:
+        parent = carried(_trace_headers(cause))
     attributes = {"interplay.workflow": workflow, "interplay.step": name}
     return _tracer.start_as_current_span(
-        f"{'compensate' if compensation else 'step'} {name}", attributes=attributes
+        f"{'compensate' if compensation else 'step'} {name}", parent, attributes=attributes
     )
 
 

@@ -106,7 +106,7 @@ class StepWorker:
             )
             return
         try:
-            with tracing.step(self.workflow.name, self.step.name):
+            with tracing.step(self.workflow.name, self.step.name, delivery.envelope):
                 reply = await self._try(command)
         except Refused as refusal:
             failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
@@ -138,7 +138,7 @@ class StepWorker:
         way): its own service undoes it, then the failure passes back."""
         failed = {**event.context, "reason": reason, "failed_step": self.step.name}
         await self._record(event, StepOutcome.FAILED, reason)
-        await self._compensate(failed)
+        await self._compensate(failed, delivery.envelope)
         await self._pass_back(
             event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
         )
@@ -167,7 +167,7 @@ class StepWorker:
             await asyncio.sleep(wait)
 
     async def _undo(self, event: StepEvent, delivery: Delivery) -> None:
-        await self._compensate(event.context)
+        await self._compensate(event.context, delivery.envelope)
         await self._pass_back(
             event,
             delivery,
@@ -176,10 +176,10 @@ class StepWorker:
             (StepOutcome.COMPENSATED, None),
         )
 
-    async def _compensate(self, context: dict[str, Any]) -> None:
+    async def _compensate(self, context: dict[str, Any], cause: Envelope) -> None:
         if self.step.compensation is None:
             return
-        with tracing.step(self.workflow.name, self.step.name, compensation=True):
+        with tracing.step(self.workflow.name, self.step.name, cause, compensation=True):
             await self._undo_step(context)
 
     async def _undo_step(self, context: dict[str, Any]) -> None:

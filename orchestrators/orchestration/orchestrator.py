@@ -162,7 +162,7 @@ class Orchestrator:
                 flow = await self.store.save(fail_in_progress(workflow, flow, reason))
                 break
             try:
-                with tracing.step(workflow.name, step.name):
+                with tracing.step(workflow.name, step.name, cause):
                     result = await self._call(workflow, flow, step, cause)
             except RemoteFailure as failure:
                 if workflow.must_complete and not failure.business:
@@ -217,7 +217,7 @@ class Orchestrator:
             step = workflow.step(name)
             if step.compensation is None or name in flow.compensated_steps:
                 continue
-            with tracing.step(workflow.name, step.name, compensation=True):
+            with tracing.step(workflow.name, step.name, cause, compensation=True):
                 await self._compensate(workflow, flow, step, cause)
             flow = await self.store.save(flow.compensated(name))
         return flow
