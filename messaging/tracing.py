@@ -18,6 +18,7 @@ span), so that a message sent later by the outbox relay still names its cause's 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import ProxyTracerProvider, Span, SpanKind, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from messaging.fast_path import trace_id
 
 if TYPE_CHECKING:
     from messaging.envelope import Envelope
@@ -199,7 +202,10 @@ def failed(error: BaseException, description: str) -> None:
 
 
 def _trace_headers(envelope: Envelope) -> dict[str, str]:
-    headers = {"traceparent": envelope.traceparent}
+    traceparent = envelope.traceparent
+    if not traceparent:  # a cause rebuilt from saved state (the sweeper's): the flow's own trace
+        traceparent = f"00-{trace_id(envelope.correlation_id)}-{os.urandom(8).hex()}-01"
+    headers = {"traceparent": traceparent}
     if envelope.tracestate:
         headers["tracestate"] = envelope.tracestate
     return headers

@@ -24,11 +24,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from domains.orders.events import OrderPlaced
+from domains.inventory.events import StockReserved
+from domains.orders.events import OrderLine, OrderPlaced
 from domains.registry import DOMAINS
 from interplay.health import HealthServer
 from messaging import tracing
 from orchestrators import Pattern
+from orchestrators.state.database import Database
+from tests.databases import sqlite_url
 from tests.flows import (
     DECLINED,
     EXPECTED_EVENTS,
@@ -40,6 +43,7 @@ from tests.flows import (
     order,
 )
 from tests.inprocess import running_system
+from tests.integration.test_sweeper import leave_stuck
 from tests.rabbitmq import fresh_vhost
 
 pytestmark = pytest.mark.integration
@@ -262,3 +266,40 @@ async def test_each_order_is_one_trace_whose_tree_is_its_causation_graph(
     flow = of_flow(finished, foreign)
     assert {f"{span.context.trace_id:032x}" for span in flow} == {FOREIGN_TRACE}
     assert_tree_is_causation_graph(flow, foreign_parent=int(FOREIGN_SPAN, 16))
+
+
+async def test_a_flow_the_sweeper_resumes_stays_in_the_trace_its_trigger_names(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    # The saga keeps no trace context: what the sweeper does for a flow whose trigger is gone
+    # lands in the trace its cause names, the flow's own (the correlation id's digits).
+    with fresh_vhost("interplay-tracing-sweeper") as amqp_url:
+        async with running_system(
+            amqp_url, tmp_path, dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION), sweep_every=0.2
+        ):
+            tap = EventTap(amqp_url)
+            await tap.start()
+            database = Database(sqlite_url(tmp_path).replace("{domain}", "payments"))
+            reserved = StockReserved(
+                order_id="ord-swept-1",
+                items=(OrderLine(sku="SKU-BOOK", quantity=1, unit_price_cents=1250),),
+                amount_cents=1250,
+                card_token="tok_visa",
+                shipping_country="NL",
+            )
+            stuck = await leave_stuck(database, Pattern.ORCHESTRATION, "take_payment", reserved, 1)
+            await tap.wait_for({stuck.correlation_id: ["payments.payment.failed"]}, 30)
+            await tap.close()
+            await database.close()
+            await quiet(spans)
+
+    swept = [
+        span
+        for span in spans.get_finished_spans()
+        if attribute(span, "interplay.workflow") == "take_payment"
+        or attribute(span, "messaging.message.conversation_id") == stuck.correlation_id
+    ]
+    assert {"compensate capture", "compensate authorise"} <= names(swept)
+    assert {f"{span.context.trace_id:032x}" for span in swept} == {
+        stuck.correlation_id.replace("-", "")
+    }
