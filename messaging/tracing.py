@@ -29,11 +29,11 @@ from opentelemetry.trace import ProxyTracerProvider, Span, SpanKind, Tracer, Tra
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from messaging.fast_path import trace_id
+from messaging.metrics import MESSAGING_SYSTEM
 
 if TYPE_CHECKING:
     from messaging.envelope import Envelope
 
-MESSAGING_SYSTEM = "rabbitmq"
 TRACER_NAME = "interplay"
 
 _propagator = TraceContextTextMapPropagator()
