@@ -187,6 +187,7 @@ class QueueConsumer:
             hop.consumed[Outcome.DUPLICATE].inc()
             return
         except InvalidMessage as invalid:
+            tracing.failed(invalid, invalid.detail)
             await self._dead_letter(message, invalid.reason, invalid.detail, envelope.type)
             return
         except Exception as error:

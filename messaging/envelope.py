@@ -93,7 +93,9 @@ class Envelope:
         """The envelope of a message this one causes: same flow, new id, this one as cause.
 
         Pass a deterministic ``message_id`` when the same message may be produced again after a
-        crash, so that consumers recognise the repeat.
+        crash, so that consumers recognise the repeat. Its ``traceparent`` names the current span
+        while tracing is on (``messaging.tracing``: the publish span becomes its child), else a
+        new span id in this message's trace.
         """
         return Envelope(
             message_id=message_id or new_message_id(),
