@@ -4,9 +4,11 @@ envelope still carries a W3C ``traceparent`` that keeps its cause's trace."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +93,15 @@ def test_the_standard_variables_say_which_exporters_run(
 def test_an_unknown_exporter_is_refused_with_the_known_ones() -> None:
     with pytest.raises(TracingMisconfigured, match="zipkin; known: otlp, console, none"):
         exporters_asked({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_interplay_run_refuses_an_unknown_exporter_before_it_connects() -> None:
+    interplay = str(Path(sys.executable).with_name("interplay"))
+    environ = {**os.environ, "OTEL_TRACES_EXPORTER": "zipkin"}
+    environ["INTERPLAY_AMQP_URL"] = "amqp://nobody:nothing@127.0.0.1:1/"  # never reached
+    run = subprocess.run(
+        [interplay, "run", "orders"], env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2
+    said = run.stdout + run.stderr
+    assert "OTEL_TRACES_EXPORTER names zipkin; known: otlp, console, none" in said
