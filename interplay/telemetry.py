@@ -68,24 +68,20 @@ def configure(
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            ConsoleSpanExporter,
-            SpanExporter,
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+        if "otlp" in asked:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as missing:
+        log.warning(
+            "OTEL_* asks for traces but %s is not installed: pip install 'interplay[otel]'",
+            missing.name,
         )
-    except ImportError:
-        log.warning("OTEL_* asks for traces but the SDK is missing: pip install 'interplay[otel]'")
         return None
     named = {} if "OTEL_SERVICE_NAME" in environ else {"service.name": service_name}
     provider = SdkTracerProvider(resource=Resource.create(named))
     for name in asked:
-        exporter: SpanExporter
-        if name == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter()
-        else:
-            exporter = ConsoleSpanExporter()
+        exporter = OTLPSpanExporter() if name == "otlp" else ConsoleSpanExporter()
         provider.add_span_processor(BatchSpanProcessor(exporter))
     tracing.use(provider)
     log.info("tracing on: spans of %s go to %s", service_name, ", ".join(asked))

@@ -16,10 +16,11 @@ from interplay.telemetry import TracingMisconfigured, exporters_asked
 from messaging.envelope import Envelope
 
 # Run in a process of its own: the API allows one global provider per process, and the
-# integration tests install one. The SDK is made unimportable, as where it is not installed.
-WITHOUT_SDK = """
+# integration tests install one. The SDK, or the exporter, is made unimportable, as where it
+# is not installed.
+WITHOUT = """
 import json, sys
-sys.modules["opentelemetry.sdk"] = None
+sys.modules[sys.argv[1]] = None
 from opentelemetry import trace
 from interplay import telemetry
 from messaging import tracing
@@ -41,16 +42,19 @@ print(json.dumps({
 """
 
 
-def test_without_the_sdk_nothing_is_recorded_and_the_trace_context_still_travels() -> None:
+@pytest.mark.parametrize("missing", ["opentelemetry.sdk", "opentelemetry.exporter"])
+def test_without_the_sdk_nothing_is_recorded_and_the_trace_context_still_travels(
+    missing: str,
+) -> None:
     run = subprocess.run(
-        [sys.executable, "-c", WITHOUT_SDK], capture_output=True, text=True, check=True
+        [sys.executable, "-c", WITHOUT, missing], capture_output=True, text=True, check=True
     )
     seen = json.loads(run.stdout)
 
     assert seen["shutdown"] is False and seen["enabled"] is False
     assert seen["provider"] == "ProxyTracerProvider" and seen["recording"] is False
     assert seen["exemplar"] is None and seen["current"] is None
-    assert "interplay[otel]" in run.stderr  # the operator is told why no spans go out
+    assert missing in run.stderr and "interplay[otel]" in run.stderr  # told why: no spans
     version, trace_id, span_id, flags = seen["caused"].split("-")
     assert (version, flags) == ("00", "01") and len(span_id) == 16
     assert trace_id == seen["cause"].split("-")[1]
