@@ -268,6 +268,26 @@ async def test_each_order_is_one_trace_whose_tree_is_its_causation_graph(
     assert_tree_is_causation_graph(flow, foreign_parent=int(FOREIGN_SPAN, 16))
 
 
+async def test_with_the_patterns_mixed_each_order_is_still_one_tree(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    patterns = {
+        **dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION),
+        "payments": Pattern.CHOREOGRAPHY,
+        "shipping": Pattern.CHOREOGRAPHY,
+    }
+    run = await run_orders(patterns, tmp_path, spans)
+
+    for path in PATHS:
+        flow = of_flow(run.spans, run.flows[path])
+        assert_tree_is_causation_graph(flow)
+        served = {span.name for span in flow if span.kind is SpanKind.SERVER}
+        assert "process orders.order_book.rpc" in served, path  # orchestrated: over RPC
+        assert not any(".gateway." in name for name in served), path  # choreographed: in-process
+        if path != OUT_OF_STOCK:  # an order out of stock never reaches payments
+            assert "step authorise" in names(flow), path
+
+
 async def test_a_flow_the_sweeper_resumes_stays_in_the_trace_its_trigger_names(
     tmp_path: Path, spans: InMemorySpanExporter
 ) -> None:
