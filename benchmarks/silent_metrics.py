@@ -25,7 +25,7 @@ class _SilentFamily:
     def dec(self, amount: float = 1) -> None:
         pass
 
-    def observe(self, amount: float) -> None:
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         pass
 
 

@@ -1,12 +1,22 @@
-"""The small HTTP endpoint every process serves: ``/metrics``, ``/healthz``, ``/readyz``."""
+"""The small HTTP endpoint every process serves: ``/metrics``, ``/healthz``, ``/readyz``.
+
+``/metrics`` answers in the OpenMetrics format when the scraper accepts it (Prometheus does),
+with the trace id of a recorded span as the exemplar of latency observations; else in the
+Prometheus text format."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition
+
+_END_OF_HEADERS = (b"\r\n", b"\n", b"")
+# prometheus-client's OpenMetrics writer has no annotations; this is its signature.
+_openmetrics = cast(Callable[[CollectorRegistry], bytes], exposition.generate_latest)
 
 
 class HealthServer:
@@ -30,9 +40,15 @@ class HealthServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass  # headers are not needed
-            status, content_type, body = self._respond(request.decode("latin-1").split())
+            openmetrics = False
+            while (line := await asyncio.wait_for(reader.readline(), 5)) not in _END_OF_HEADERS:
+                # Only Accept matters: Prometheus asks for OpenMetrics, which shows exemplars.
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"accept" and b"application/openmetrics-text" in value:
+                    openmetrics = True
+            status, content_type, body = self._respond(
+                request.decode("latin-1").split(), openmetrics
+            )
             writer.write(
                 f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
@@ -46,10 +62,12 @@ class HealthServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    def _respond(self, request: list[str]) -> tuple[str, str, bytes]:
+    def _respond(self, request: list[str], openmetrics: bool) -> tuple[str, str, bytes]:
         if len(request) < 2 or request[0] not in ("GET", "HEAD"):
             return "405 Method Not Allowed", "text/plain", b"GET only\n"
         path = request[1].split("?", 1)[0]
+        if path == "/metrics" and openmetrics:
+            return "200 OK", exposition.CONTENT_TYPE_LATEST, _openmetrics(self.registry)
         if path == "/metrics":
             return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
         if path == "/healthz":

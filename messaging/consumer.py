@@ -22,7 +22,7 @@ from typing import Protocol
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
-from messaging import fast_path
+from messaging import fast_path, tracing
 from messaging.broker import holds_consumer
 from messaging.contracts import Contract, MessageCatalog
 from messaging.dead_letters import DeadLetters
@@ -131,9 +131,20 @@ class QueueConsumer:
         except InvalidMessage as invalid:
             await self._dead_letter(message, invalid.reason, invalid.detail, message.type)
             return
+        if not tracing.enabled():
+            await self._deliver(message, delivery, received)
+            return
+        server = self.hop is Hop.RPC_REQUEST
+        routing_key = message.routing_key or ""
+        with tracing.processing(delivery.envelope, self.queue.name, routing_key, server=server):
+            await self._deliver(message, delivery, received)
+
+    async def _deliver(
+        self, message: AbstractIncomingMessage, delivery: Delivery, received: float
+    ) -> None:
         envelope = delivery.envelope
         hop = self.recorded.of(envelope.type)
-        hop.observe_latency(received - envelope.time.timestamp())
+        hop.observe_latency(received - envelope.time.timestamp(), tracing.exemplar())
         if not self.deduplicate:
             await self._consume(message, delivery, received, hop)
             return
@@ -176,13 +187,14 @@ class QueueConsumer:
             hop.consumed[Outcome.DUPLICATE].inc()
             return
         except InvalidMessage as invalid:
+            tracing.failed(invalid, invalid.detail)
             await self._dead_letter(message, invalid.reason, invalid.detail, envelope.type)
             return
         except Exception as error:
             await self._failed(message, envelope, error, hop)
             return
         await fast_path.ack(message)
-        hop.handling.observe(time.time() - received)
+        hop.handling.observe(time.time() - received, tracing.exemplar())
         hop.consumed[Outcome.ACKED].inc()
         ends = delivery.body.ends_flow
         if ends is not None:
@@ -204,6 +216,7 @@ class QueueConsumer:
         """Retry with backoff while attempts last, then dead-letter with the reason."""
         failures = failures_of(message) + 1
         detail = f"{type(error).__name__}: {error}"
+        tracing.failed(error, detail)
         if self.retries is not None and self.retries.should_retry(failures):
             log.warning(
                 "handler failed on %s %s (try %d): %s",

@@ -17,6 +17,7 @@ names no flow starts one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import Any
 from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractIncomingMessage
 
-from messaging import cloudevents
+from messaging import cloudevents, tracing
 from messaging.cloudevents import agreed, attribute, text, time_of
 from messaging.errors import InvalidMessage, RejectReason
 from messaging.fast_path import EnvelopeProperties, new_message_id, trace_id
@@ -33,6 +34,8 @@ from messaging.fast_path import EnvelopeProperties, new_message_id, trace_id
 CONTENT_TYPE = "application/json"
 SPEC_VERSION = cloudevents.SPEC_VERSION
 FLOW_STARTED_HEADER = cloudevents.PREFIX + cloudevents.FLOW_STARTED
+# A version-00 traceparent whose trace id is not all zeros (W3C Trace Context, 3.2).
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class Envelope:
     schema_version: int = 1
     traceparent: str = ""
     flow_started: str | None = None
+    tracestate: str = ""
 
     @property
     def flow_start(self) -> datetime:
@@ -75,7 +79,7 @@ class Envelope:
             source=source,
             time=datetime.now(UTC),
             schema_version=schema_version,
-            traceparent=_traceparent(message_id),
+            traceparent=tracing.current_traceparent() or _traceparent(trace_id(message_id)),
         )
 
     def caused(
@@ -89,7 +93,9 @@ class Envelope:
         """The envelope of a message this one causes: same flow, new id, this one as cause.
 
         Pass a deterministic ``message_id`` when the same message may be produced again after a
-        crash, so that consumers recognise the repeat.
+        crash, so that consumers recognise the repeat. Its ``traceparent`` names the current span
+        while tracing is on (``messaging.tracing``: the publish span becomes its child), else a
+        new span id in this message's trace.
         """
         return Envelope(
             message_id=message_id or new_message_id(),
@@ -99,9 +105,17 @@ class Envelope:
             source=source,
             time=datetime.now(UTC),
             schema_version=schema_version,
-            traceparent=_traceparent(self.correlation_id),
+            traceparent=tracing.current_traceparent() or self._next_traceparent(),
             flow_started=self.flow_started or self.time.isoformat(),
+            tracestate=self.tracestate,
         )
+
+    def _next_traceparent(self) -> str:
+        """Untraced, a caused message stays in its cause's trace (a foreign producer's too);
+        the trace of a cause with no valid ``traceparent`` is its flow's id."""
+        if _TRACEPARENT.fullmatch(self.traceparent):
+            return f"00-{self.traceparent[3:35]}-{os.urandom(8).hex()}-{self.traceparent[53:]}"
+        return _traceparent(trace_id(self.correlation_id))
 
     def headers(self) -> dict[str, Any]:
         """The envelope's AMQP headers, CloudEvents names where they fit."""
@@ -118,6 +132,8 @@ class Envelope:
         }
         if self.causation_id is not None:
             headers["causation_id"] = self.causation_id
+        if self.tracestate:
+            headers["tracestate"] = self.tracestate
         return headers
 
     def properties(self, *, reply_to: str | None = None) -> EnvelopeProperties:
@@ -200,12 +216,13 @@ class Envelope:
             schema_version=_version(headers.get("schema_version")),
             traceparent=text(headers.get("traceparent")) or "",
             flow_started=_flow_started(headers),
+            tracestate=text(headers.get("tracestate")) or "",
         )
 
 
-def _traceparent(correlation_id: str) -> str:
-    """W3C traceparent: the flow is the trace, every message a new span."""
-    return f"00-{trace_id(correlation_id)}-{os.urandom(8).hex()}-01"
+def _traceparent(trace: str) -> str:
+    """W3C traceparent in ``trace`` with a new span id, when no span is recorded."""
+    return f"00-{trace}-{os.urandom(8).hex()}-01"
 
 
 def _time(headers: Mapping[str, object], timestamp: datetime | None) -> datetime:

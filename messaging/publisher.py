@@ -8,7 +8,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import DeliveryError, PublishError
 from aiormq.exceptions import ChannelAccessRefused
 
-from messaging import fast_path
+from messaging import fast_path, tracing
 from messaging.contracts import Contract
 from messaging.envelope import Envelope
 from messaging.errors import PublishFailed, Unroutable
@@ -74,6 +74,15 @@ class Publisher:
         reply_to: str | None = None,
     ) -> None:
         key = routing_key if routing_key is not None else envelope.type
+        if not tracing.enabled():
+            await self._publish(body, envelope, key, mandatory, reply_to)
+            return
+        with tracing.publishing(envelope, self.destination or key, key) as traced:
+            await self._publish(body, traced, key, mandatory, reply_to)
+
+    async def _publish(
+        self, body: bytes, envelope: Envelope, key: str, mandatory: bool, reply_to: str | None
+    ) -> None:
         try:
             # Awaits the broker's confirm, not the socket write (see messaging.fast_path).
             await fast_path.publish(

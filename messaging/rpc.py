@@ -27,7 +27,7 @@ from aio_pika.abc import AbstractRobustChannel
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import BaseModel, ValidationError
 
-from messaging import fast_path
+from messaging import fast_path, tracing
 from messaging.broker import holds_consumer
 from messaging.consumer import Delivery
 from messaging.contracts import Command, Reply
@@ -114,6 +114,19 @@ class RpcClient:
         when no reply came in time, ``RpcConnectionLost`` when the connection dropped meanwhile,
         ``Unroutable`` when no such queue exists.
         """
+        if not tracing.enabled():
+            return await self._call(queue, command, cause, timeout, message_id)
+        with tracing.calling(queue, command.message_type):
+            return await self._call(queue, command, cause, timeout, message_id)
+
+    async def _call(
+        self,
+        queue: str,
+        command: Command,
+        cause: Envelope,
+        timeout: float,
+        message_id: str | None,
+    ) -> dict[str, Any]:
         envelope = cause.caused(
             command.message_type,
             self.labels.domain,
@@ -146,7 +159,7 @@ class RpcClient:
         finally:
             self._pending.pop(envelope.message_id, None)
             self.recorded.round_trip(queue, command.message_type, outcome).observe(
-                time.perf_counter() - started
+                time.perf_counter() - started, tracing.exemplar()
             )
         if reply.ok:
             return reply.result or {}
@@ -189,6 +202,9 @@ class RpcClient:
                 future.set_exception(RpcConnectionLost(f"connection lost awaiting {request_id}"))
 
     async def _on_reply(self, message: fast_path.RawReply) -> None:
+        if tracing.enabled():
+            properties = message.header.properties
+            tracing.received(properties.headers or {}, DIRECT_REPLY_TO, properties.message_id)
         request_id = fast_path.causation_id(message)
         future = self._pending.get(request_id) if request_id is not None else None
         if future is None or future.done():

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from domains.registry import DOMAINS
-from interplay import logs
+from interplay import logs, telemetry
 from interplay.bootstrap import bootstrap
 from interplay.event_loop import EventLoopMissing, loop_factory
 from interplay.settings import Settings
@@ -41,8 +41,18 @@ def run(
     except EventLoopMissing as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from error
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_serve(settings, names, role))
+    service_name = "interplay" if all_domains else f"interplay-{domain}"
+    try:
+        shutdown_tracing = telemetry.configure(service_name)
+    except telemetry.TracingMisconfigured as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_serve(settings, names, role))
+    finally:
+        if shutdown_tracing is not None:
+            shutdown_tracing()
 
 
 async def _serve(settings: Settings, names: list[str], role: str) -> None:

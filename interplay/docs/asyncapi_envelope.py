@@ -67,7 +67,10 @@ _HEADERS: dict[str, dict[str, Any]] = {
     "schema_version": {"type": "integer", "minimum": 1, "maximum": 999,
                        "description": "The version of the payload's contract."},
     "traceparent": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$",
-                    "description": "W3C trace context: the flow is the trace."},
+                    "description": "W3C trace context: the span that published this message, "
+                    "in the trace of its cause (an incoming trace is kept)."},
+    "tracestate": {"type": "string", "description": "W3C trace context: vendor trace state, "
+                   "passed on as the cause carried it; absent when there is none."},
     "cloudEvents:flowstarted": {"type": "string", "format": "date-time",
                                 "description": "CloudEvents extension: when the business flow "
                                 "began, the same on every message of the flow; absent on its "

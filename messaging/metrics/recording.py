@@ -116,12 +116,13 @@ class ConsumedHop:
         }
         self.clamped = clamped
 
-    def observe_latency(self, seconds: float) -> None:
-        """Hop latency: producer's clock to consumer's; a skew never records a negative time."""
+    def observe_latency(self, seconds: float, exemplar: dict[str, str] | None = None) -> None:
+        """Hop latency: producer's clock to consumer's; a skew never records a negative time.
+        ``exemplar`` (the trace id) shows in the OpenMetrics exposition."""
         if seconds < 0.0:
             self.clamped.inc()
             seconds = 0.0
-        self.latency.observe(seconds)
+        self.latency.observe(seconds, exemplar)
 
 
 class ConsumerMetrics:

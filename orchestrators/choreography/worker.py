@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from messaging import tracing
 from messaging.consumer import Delivery
 from messaging.contracts import Command, Event
 from messaging.envelope import Envelope
@@ -105,7 +106,8 @@ class StepWorker:
             )
             return
         try:
-            reply = await self._try(command)
+            with tracing.step(self.workflow.name, self.step.name, delivery.envelope):
+                reply = await self._try(command)
         except Refused as refusal:
             failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
             await self._pass_back(
@@ -136,7 +138,7 @@ class StepWorker:
         way): its own service undoes it, then the failure passes back."""
         failed = {**event.context, "reason": reason, "failed_step": self.step.name}
         await self._record(event, StepOutcome.FAILED, reason)
-        await self._compensate(failed)
+        await self._compensate(failed, delivery.envelope)
         await self._pass_back(
             event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
         )
@@ -165,7 +167,7 @@ class StepWorker:
             await asyncio.sleep(wait)
 
     async def _undo(self, event: StepEvent, delivery: Delivery) -> None:
-        await self._compensate(event.context)
+        await self._compensate(event.context, delivery.envelope)
         await self._pass_back(
             event,
             delivery,
@@ -174,9 +176,14 @@ class StepWorker:
             (StepOutcome.COMPENSATED, None),
         )
 
-    async def _compensate(self, context: dict[str, Any]) -> None:
+    async def _compensate(self, context: dict[str, Any], cause: Envelope) -> None:
         if self.step.compensation is None:
             return
+        with tracing.step(self.workflow.name, self.step.name, cause, compensation=True):
+            await self._undo_step(context)
+
+    async def _undo_step(self, context: dict[str, Any]) -> None:
+        assert self.step.compensation is not None
         for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
             try:
                 async with asyncio.timeout(self.timeout):

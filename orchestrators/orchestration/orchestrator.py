@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from messaging import tracing
 from messaging.consumer import Delivery
 from messaging.contracts import Event
 from messaging.envelope import Envelope
@@ -161,7 +162,8 @@ class Orchestrator:
                 flow = await self.store.save(fail_in_progress(workflow, flow, reason))
                 break
             try:
-                result = await self._call(workflow, flow, step, cause)
+                with tracing.step(workflow.name, step.name, cause):
+                    result = await self._call(workflow, flow, step, cause)
             except RemoteFailure as failure:
                 if workflow.must_complete and not failure.business:
                     raise  # no failed outcome: the consumer retries the trigger, then an operator
@@ -215,7 +217,8 @@ class Orchestrator:
             step = workflow.step(name)
             if step.compensation is None or name in flow.compensated_steps:
                 continue
-            await self._compensate(workflow, flow, step, cause)
+            with tracing.step(workflow.name, step.name, cause, compensation=True):
+                await self._compensate(workflow, flow, step, cause)
             flow = await self.store.save(flow.compensated(name))
         return flow
 

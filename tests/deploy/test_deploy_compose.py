@@ -167,6 +167,20 @@ def test_env_example_sets_every_variable_the_compose_file_reads() -> None:
     assert referenced <= example, referenced - example
 
 
+def test_tracing_is_off_until_asked_and_its_profile_brings_a_backend(
+    config: dict[str, Any],
+) -> None:
+    for domain, service in domain_services(config).items():
+        environment = service["environment"]
+        assert environment["OTEL_TRACES_EXPORTER"] == "none", domain
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", domain
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    jaeger = document["services"]["jaeger"]
+    assert jaeger["profiles"] == ["tracing"]
+    assert jaeger["ports"] == ["127.0.0.1:${INTERPLAY_JAEGER_PORT:-16686}:16686"]  # the UI only
+    assert "--enable-feature=exemplar-storage" in document["services"]["prometheus"]["command"]
+
+
 def test_prometheus_and_grafana_get_the_projects_configuration(config: dict[str, Any]) -> None:
     prometheus = config["services"]["prometheus"]
     assert any(

@@ -86,7 +86,8 @@ def test_constraints_pin_every_dependency_within_what_pyproject_asks() -> None:
     # dependencies, scripts/lock-image-deps writes it anew. The built image is compared with it
     # in test_deploy_stack.py.
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["uvloop"]]
+    extras = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *extras["uvloop"], *extras["otel"]]
     pins = constraints()
     stale = []
     for requirement in map(Requirement, wanted):
@@ -229,11 +230,13 @@ def test_the_build_context_installs_as_the_interplay_package(tmp_path: Path) -> 
         assert f"{package}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "interplay = interplay.cli:app" in zipfile.ZipFile(wheel).read(entry_points).decode()
-    # The image installs the uvloop extra (INTERPLAY_EVENT_LOOP=uvloop); pip only warns about an
-    # extra that does not exist, so the name is checked against the package's own metadata.
+    # The image installs the uvloop extra (INTERPLAY_EVENT_LOOP=uvloop) and the otel one (spans
+    # sent when OTEL_* asks); pip only warns about an extra that does not exist, so the names are
+    # checked against the package's own metadata.
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
-    assert "Provides-Extra: uvloop" in zipfile.ZipFile(wheel).read(metadata).decode()
+    provided = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "Provides-Extra: uvloop" in provided and "Provides-Extra: otel" in provided
     installs = [
         " ".join(c.value) for c in stages()[0] if c.cmd == "RUN" and "pip install" in c.value[0]
     ]
-    assert installs and all('".[uvloop]"' in install for install in installs)
+    assert installs and all('".[uvloop,otel]"' in install for install in installs)

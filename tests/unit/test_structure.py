@@ -22,6 +22,7 @@ BUSINESS_MODULES = ("events", "services", "workflow", "repository")  # plain Pyt
 INFRASTRUCTURE = ("aio_pika", "aiormq", "dependency_injector")
 PROCESS_MODULES = {
     "__init__", "settings", "bootstrap", "runtime", "supervisor", "health", "logs", "event_loop",
+    "telemetry",
 }  # fmt: skip
 
 
