@@ -228,7 +228,7 @@ def test_postgresql_state_is_migrated_once_by_a_hook_job_before_the_pods_start()
         }
     deployments = by_name(objects, "Deployment")
     gateway = deployments["demo-interplay-payments-gateway"]
-    assert gateway["spec"]["replicas"] == 2
+    assert "replicas" not in gateway["spec"], "the HPA owns the replicas"
     assert container(gateway)["args"] == ["run", "payments", "--role", "gateway"]
     assert "demo-interplay-payments" not in deployments
     assert (
@@ -341,7 +341,7 @@ def test_keda_scales_each_role_on_the_depth_of_its_own_queue() -> None:
 
 
 def test_hpa_is_the_cpu_alternative() -> None:
-    objects = scenario("external-broker-values")
+    objects = scenario("split-roles-values")
     assert not of_kind(objects, "ScaledObject")
     hpas = by_name(objects, "HorizontalPodAutoscaler")
     assert set(hpas) == set(by_name(objects, "Deployment"))
@@ -366,7 +366,10 @@ def test_domains_reach_only_the_broker_their_database_and_dns() -> None:
     ports = [
         sorted(p["port"] for p in rule.get("ports", [])) for rule in external["spec"]["egress"]
     ]
-    assert ports[:3] == [[53, 53], [5671], [5432]]
+    assert ports[:2] == [[53, 53], [5671]]
+    split = by_name(scenario("split-roles-values"), "NetworkPolicy")["demo-interplay-domains"]
+    ports = [sorted(p["port"] for p in rule.get("ports", [])) for rule in split["spec"]["egress"]]
+    assert ports == [[53, 53], [5672], [5432]]
 
 
 def env_of_pod(pod: dict[str, Any]) -> dict[str, Any]:
