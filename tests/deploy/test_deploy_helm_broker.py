@@ -386,3 +386,19 @@ def test_helm_test_places_a_valid_order_as_the_operator_user() -> None:
     assert order.model_dump()["card_token"] == "tok_visa"
     script = pod["spec"]["containers"][0]["args"][0]
     assert "--follow" in script and "orders.order.completed" in script
+
+
+def test_keda_may_read_the_bundled_brokers_queues_and_nothing_else_may() -> None:
+    values = with_image({"database": {"existingSecret": "db"}})
+    for keda in (False, True):
+        values["autoscaling"] = {"keda": {"enabled": keda}}
+        objects = manifests(render(values))
+        broker = by_name(objects, "NetworkPolicy")["demo-interplay-rabbitmq"]
+        amqp = [rule for rule in broker["spec"]["ingress"] if rule["ports"][0]["port"] == 5672]
+        (rule,) = amqp
+        namespaces = [
+            peer["namespaceSelector"]["matchLabels"]
+            for peer in rule["from"]
+            if "namespaceSelector" in peer
+        ]
+        assert namespaces == ([{"kubernetes.io/metadata.name": "keda"}] if keda else [])
