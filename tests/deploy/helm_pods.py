@@ -25,13 +25,12 @@ from typing import Any
 
 import docker
 from docker.models.containers import Container
+from docker.types import Mount
 
 from tests.deploy.deploy_harness import of_kind
 
 LABEL = "interplay.test/helm-pods"
-HTTP_PROBE = (
-    "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s%s', timeout=%s)"
-)
+HTTP_PROBE = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:%s%s', timeout=%s)"
 
 
 def decoded_secrets(objects: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
@@ -86,9 +85,7 @@ class Pods:
             folder.chmod(0o1777)
         return folder
 
-    def mounts(self, pod: str, pod_spec: dict[str, Any], container: dict[str, Any]) -> list[Any]:
-        from docker.types import Mount
-
+    def mounts(self, pod: str, pod_spec: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
         by_name = {v["name"]: v for v in pod_spec.get("volumes", [])}
         mounts = []
         for mount in container.get("volumeMounts", []):
@@ -140,7 +137,7 @@ class Pods:
             ),
             environment={e["name"]: self.value_of(e) for e in container.get("env", [])},
             mounts=self.mounts(pod, pod_spec, container),
-            mem_limit=container.get("resources", {}).get("limits", {}).get("memory", "1Gi")[:-1],
+            mem_limit=memory_limit(container),
             labels={LABEL: self.run_id},
             network=self.network.name,
             networking_config={
@@ -239,6 +236,12 @@ class Pods:
             if container.labels.get(LABEL) == self.run_id:
                 container.remove(force=True, v=True)
         self.network.remove()
+
+
+def memory_limit(container: dict[str, Any]) -> str:
+    """The container's memory limit as the engine writes it: Kubernetes' 256Mi is 256M."""
+    quantity: str = container.get("resources", {}).get("limits", {}).get("memory", "1Gi")
+    return quantity.removesuffix("i")
 
 
 def until(check: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:
