@@ -1,5 +1,5 @@
 # The obvious targets. `make up` runs the whole system, `make test` runs every test.
-.PHONY: up test unit integration e2e deploy-test engine engine-stop lock lint format typecheck bench clean
+.PHONY: up test unit integration e2e deploy-test engine engine-stop lock chart-readme lint format typecheck bench clean
 
 up:
 	scripts/up
@@ -30,6 +30,10 @@ engine-stop:
 # Pin the image's Python packages again after a change to pyproject's dependencies
 lock:
 	scripts/lock-image-deps
+
+# The Helm chart README's values table, from the ## @param comments of values.yaml
+chart-readme:
+	.venv/bin/python deploy/helm/chart_readme.py
 
 lint:
 	.venv/bin/ruff check .

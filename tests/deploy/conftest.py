@@ -44,8 +44,8 @@ def engine() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """What the compose stack measured, in the CI log."""
+    """What the compose stack and the chart's pods measured, in the CI log."""
     if FIGURES:
-        terminalreporter.section("compose stack in containers")
+        terminalreporter.section("the compose stack and the chart's pods in containers")
         for figure in FIGURES:
             terminalreporter.write_line(figure)

@@ -111,6 +111,57 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [obj for obj in objects if obj["kind"] == kind]
 
 
+# The chart has no default image (none is published): every render names one.
+IMAGE_VALUES: dict[str, Any] = {"image": {"repository": "registry.example.internal/interplay"}}
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` laid over ``base``, maps merged key by key (as Helm merges values files)."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def with_image(values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Values that name an image, as every install must."""
+    return merged(IMAGE_VALUES, values or {})
+
+
+# Custom resources the chart renders, and the schema (from each operator's CRD) they must pass.
+CRD_SCHEMAS = {
+    "ServiceMonitor": "servicemonitor-monitoring-v1.json",
+    "PrometheusRule": "prometheusrule-monitoring-v1.json",
+    "ScaledObject": "scaledobject-keda.sh-v1alpha1.json",
+    "TriggerAuthentication": "triggerauthentication-keda.sh-v1alpha1.json",
+    "RabbitmqCluster": "rabbitmqcluster-rabbitmq.com-v1beta1.json",
+    "User": "user-rabbitmq.com-v1beta1.json",
+    "Permission": "permission-rabbitmq.com-v1beta1.json",
+    "TopicPermission": "topicpermission-rabbitmq.com-v1beta1.json",
+    "Exchange": "exchange-rabbitmq.com-v1beta1.json",
+}
+
+
+def crd_validator(kind: str) -> Any:
+    """A JSON-schema validator for a custom resource kind, from tests/deploy/schemas."""
+    jsonschema = module("jsonschema")
+    schema = json.loads((SCHEMAS / CRD_SCHEMAS[kind]).read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def crd_errors(obj: dict[str, Any]) -> list[str]:
+    """Where a custom resource breaks its CRD's schema (empty when it passes)."""
+    return [
+        f"{obj['kind']} {obj['metadata']['name']}: /{'/'.join(map(str, e.absolute_path))}: "
+        f"{e.message}"
+        for e in crd_validator(obj["kind"]).iter_errors(obj)
+    ]
+
+
 def lint(values: dict[str, Any] | None = None, chart: Path = CHART) -> dict[str, Any]:
     """`helm lint --strict` through the SDK: findings as data (severity 1 info .. 3 error)."""
     report: dict[str, Any] = helm().lint(str(chart), values, strict=True, namespace="shop")

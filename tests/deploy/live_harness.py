@@ -111,7 +111,7 @@ def localize(
         elif name == "INTERPLAY_METRICS_HOST":
             local[name] = "127.0.0.1"
         elif name == "INTERPLAY_DATABASE_URL" and isinstance(value, dict):
-            # A database Secret (PostgreSQL in production): SQLite here.
+            # A database Secret (PostgreSQL in production): a SQLite file of the domain here.
             local[name] = f"sqlite+aiosqlite:///{data_dir}/{{domain}}.sqlite3"
         elif name == "INTERPLAY_DATABASE_URL":
             # The container's /data volume is a folder of this test.

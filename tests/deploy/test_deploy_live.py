@@ -9,18 +9,22 @@ Prometheus and the dashboard queries are checked too.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.deploy.deploy_harness import (
     CHART_SCENARIOS,
+    DOMAINS,
     dockerfile_entrypoint,
     free_port,
     manifests,
     of_kind,
     render,
     values_file,
+    with_image,
 )
 from tests.deploy.live_harness import (
     DomainProcess,
@@ -77,9 +81,48 @@ HELM_RUNS = {"defaults": None} | {
 }
 
 
+def scenario_values(scenario: str) -> dict[str, Any]:
+    path = HELM_RUNS[scenario]
+    return with_image() if path is None else values_file(path)
+
+
+def environment_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def state_dir(workdir: Path, name: str, environment: dict[str, Any]) -> Path:
+    """Where a process keeps its state: its own /data, or, for a database Secret (PostgreSQL in
+    production, shared by a domain's pods and its migration Job), one folder for them all."""
+    shared = isinstance(environment.get("INTERPLAY_DATABASE_URL"), dict)
+    folder = workdir / ("database" if shared else name)
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def migrate(scenario: str, vhost: str, workdir: Path) -> int:
+    """Run the rendered migration Jobs (the pre-install hooks) as processes; how many ran."""
+    jobs = of_kind(manifests(render(scenario_values(scenario))), "Job")
+    for job in jobs:
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        environment = environment_of(container)
+        data_dir = state_dir(workdir, job["metadata"]["name"], environment)
+        local = localize(environment, amqp=amqp_url(vhost), port=free_port(), data_dir=data_dir)
+        command = container.get("command") or dockerfile_entrypoint()
+        completed = subprocess.run(
+            image_command(command, container["args"]),
+            env=local,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    return len(jobs)
+
+
 def deployment_processes(scenario: str, vhost: str, workdir: Path) -> list[DomainProcess]:
-    values = {} if HELM_RUNS[scenario] is None else values_file(HELM_RUNS[scenario])
-    deployments = of_kind(manifests(render(values)), "Deployment")
+    deployments = of_kind(manifests(render(scenario_values(scenario))), "Deployment")
     entrypoint = dockerfile_entrypoint()
     processes = []
     for deployment in deployments:
@@ -87,21 +130,21 @@ def deployment_processes(scenario: str, vhost: str, workdir: Path) -> list[Domai
         if scenario == "split-roles-values" and "--role" not in container["args"]:
             continue  # the same Deployments as the defaults
         command = container.get("command") or entrypoint
-        environment = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+        environment = environment_of(container)
         port = free_port()
-        # Every pod has its own /data; a database Secret (shared PostgreSQL in production)
-        # becomes a SQLite file per process here.
-        data_dir = workdir / deployment["metadata"]["name"]
-        data_dir.mkdir()
+        name = deployment["metadata"]["name"]
         processes.append(
             DomainProcess(
-                name=deployment["metadata"]["name"],
+                name=name,
                 argv=image_command(command, container["args"]),
                 environment=localize(
-                    environment, amqp=amqp_url(vhost), port=port, data_dir=data_dir
+                    environment,
+                    amqp=amqp_url(vhost),
+                    port=port,
+                    data_dir=state_dir(workdir, name, environment),
                 ),
                 port=port,
-                log=workdir / f"{deployment['metadata']['name']}.log",
+                log=workdir / f"{name}.log",
             )
         )
     return processes
@@ -110,6 +153,8 @@ def deployment_processes(scenario: str, vhost: str, workdir: Path) -> list[Domai
 @pytest.mark.parametrize("scenario", list(HELM_RUNS))
 def test_rendered_deployments_start_and_become_ready(scenario: str, tmp_path: Path) -> None:
     with throwaway_vhost(scenario.removesuffix("-values")) as vhost:
+        migrations = migrate(scenario, vhost, tmp_path)
+        assert migrations == (len(DOMAINS) if scenario == "split-roles-values" else 0)
         fleet = Fleet(deployment_processes(scenario, vhost, tmp_path))
         assert fleet.processes
         with running(fleet, tmp_path):
