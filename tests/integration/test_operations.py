@@ -223,6 +223,7 @@ async def test_a_bad_request_is_answered_with_the_reason_dead_lettered_and_count
         labels_of = {
             "domain": "orders",
             "service": "operations",
+            "pattern": "orchestration",  # the domain's pattern, on every interplay metric
             "messaging_destination_name": queue,
             "reason": reason,
         }
