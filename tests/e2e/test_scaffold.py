@@ -122,6 +122,10 @@ def test_the_domain_is_written_registered_and_deployed(project: Path) -> None:
     definitions = json.loads((project / "deploy/rabbitmq/definitions.json").read_text())
     assert "billing" in {user["name"] for user in definitions["users"]}
     assert "address: billing.invoice.sent" in (project / "docs/asyncapi.yaml").read_text()
+    chart_readme = (project / "deploy/helm/interplay/README.md").read_text()
+    assert "`domains.billing.enabled`" in chart_readme  # its values table made again
+    fresh = run(project, sys.executable, "deploy/helm/chart_readme.py", "--check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
 
 
 def test_the_whole_unit_suite_passes_with_billing_in_it_unedited(project: Path) -> None:
