@@ -161,6 +161,48 @@ class Pods:
         self.containers[pod] = self.start(pod, template, main)
         return self.containers[pod]
 
+    def run_jobs(self, timeout: float) -> list[str]:
+        """Every Job the chart renders (its pre-install hooks: the migrations), each pod to
+        completion before the next, as Helm waits for its hooks; the Jobs' names."""
+        ran = []
+        for job in of_kind(self.objects, "Job"):
+            name = job["metadata"]["name"]
+            container = self.run_pod(name, job["spec"]["template"])
+            status = container.wait(timeout=timeout)
+            logs = container.logs().decode(errors="replace")
+            assert status["StatusCode"] == 0, f"Job {name} failed:\n{logs[-3000:]}"
+            ran.append(name)
+        return ran
+
+    def run_stand_in(
+        self,
+        name: str,
+        image: str,
+        command: list[str],
+        environment: dict[str, str],
+        mounts: list[Mount],
+        tmpfs: dict[str, str],
+    ) -> Container:
+        """A server the release expects to exist outside it (its PostgreSQL), reachable on the
+        release's network as ``name``."""
+        created = self.client.containers.create(
+            image,
+            entrypoint=command,
+            name=f"helm-pods-{self.run_id}-{name}",
+            hostname=name,
+            environment=environment,
+            mounts=mounts,
+            tmpfs=tmpfs,
+            labels={LABEL: self.run_id},
+            network=self.network.name,
+            networking_config={
+                self.network.name: self.client.api.create_endpoint_config(aliases=[name])
+            },
+        )
+        created.start()
+        self.containers[name] = created
+        return created
+
     def workloads(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(pod name, pod template) of every StatefulSet and Deployment pod, brokers first."""
         for statefulset in of_kind(self.objects, "StatefulSet"):

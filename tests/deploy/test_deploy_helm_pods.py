@@ -7,9 +7,12 @@ operator's forged publish of another domain's event. The scenarios: the defaults
 monitoring (the bundled broker, SQLite), and the external broker, whose broker is the bundled one
 of a default release, its users' URLs in the Secrets the scenario names.
 
-What cannot run here: the operator scenario (no RabbitMQ operators without a cluster) and split
-roles (PostgreSQL: the engine has no PostgreSQL image, as nothing can be pulled). Their pods are
-checked by rendering (test_deploy_helm*.py) and, as processes, by test_deploy_live.py.
+Split roles run on PostgreSQL: a PostgreSQL container built from Debian
+(deploy/postgres/start-postgres.sh, one database per domain) stands in for the database the
+scenario's Secret names, the migration Jobs run first, then every role's replicas.
+
+What cannot run here: the operator scenario (no RabbitMQ operators without a cluster). Its
+resources are checked by rendering, against the operators' CRD schemas (test_deploy_helm*.py).
 """
 
 from __future__ import annotations
@@ -21,12 +24,29 @@ from typing import Any
 
 import docker
 import pytest
+from docker.types import Mount
 
+from domains.registry import DOMAINS
 from tests.deploy.compose_stack import build_images, report
-from tests.deploy.deploy_harness import CHART, manifests, of_kind, render, values_file, with_image
-from tests.deploy.helm_pods import pods_of
+from tests.deploy.deploy_harness import (
+    CHART,
+    REPO,
+    manifests,
+    of_kind,
+    render,
+    values_file,
+    with_image,
+)
+from tests.deploy.helm_pods import Pods, pods_of, until
 
-RUNNABLE = ("defaults", "choreography-values", "monitoring-values", "external-broker-values")
+RUNNABLE = (
+    "defaults",
+    "choreography-values",
+    "monitoring-values",
+    "external-broker-values",
+    "split-roles-values",
+)
+START_POSTGRES = REPO / "deploy" / "postgres" / "start-postgres.sh"
 READY_TIMEOUT = 180.0
 RABBITMQ_TAG = values_file(CHART / "values.yaml")["rabbitmq"]["image"]["tag"]
 FORGE = """
@@ -88,6 +108,33 @@ def release(values: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dic
     return objects + broker, stand_ins
 
 
+def databases(values: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The Secret the values name for PostgreSQL, holding each domain's URL on the stand-in
+    server (``postgres``), a database per domain; none when the release keeps SQLite."""
+    database = values.get("database", {})
+    if not database.get("existingSecret"):
+        return {}
+    template = database.get("existingSecretKeyTemplate", "{domain}-database-url")
+    url = "postgresql+asyncpg://postgres@postgres:5432/{domain}"
+    urls = {template.format(domain=d): url.format(domain=d) for d in DOMAINS}
+    return {database["existingSecret"]: urls}
+
+
+def start_postgres(pods: Pods, image: str, names: list[str]) -> None:
+    """Debian's PostgreSQL on the release's network as ``postgres``, a database per domain."""
+    mount = Mount("/start-postgres.sh", str(START_POSTGRES), type="bind", read_only=True)
+    container = pods.run_stand_in(
+        "postgres",
+        image,
+        ["sh", "/start-postgres.sh"],
+        {"POSTGRES_DATABASES": " ".join(sorted(names))},
+        [mount],
+        {"/var/lib/postgresql/data": "size=512m,mode=1777"},
+    )
+    probe = ["sh", "-c", 'exec "$(ls /usr/lib/postgresql/*/bin/pg_isready)" -h 127.0.0.1 -q']
+    until(lambda: container.exec_run(probe)[0] == 0, READY_TIMEOUT, lambda: pods.why("postgres"))
+
+
 def images_of(objects: list[dict[str, Any]], kind: str) -> set[str]:
     return {
         c["image"]
@@ -106,11 +153,17 @@ def test_every_rendered_pod_runs_and_carries_an_order_to_its_end(
     objects, stand_ins = release(values)
     # No registry here: the images the chart names are the ones built from this repository,
     # and the broker is Debian's RabbitMQ 3.10 (the chart's default is RabbitMQ 4.1).
-    interplay = images_of(objects, "Deployment") | images_of(objects, "StatefulSet")
+    interplay = set().union(
+        *(images_of(objects, kind) for kind in ("Deployment", "StatefulSet", "Job"))
+    )
     mapping = {image: images["INTERPLAY_IMAGE"] for image in interplay}
     mapping[f"rabbitmq:{RABBITMQ_TAG}"] = images["INTERPLAY_RABBITMQ_IMAGE"]
+    postgres = databases(values)
     started = time.monotonic()
-    with pods_of(client, objects, tmp_path, mapping, stand_ins) as pods:
+    with pods_of(client, objects, tmp_path, mapping, stand_ins | postgres) as pods:
+        if postgres:
+            start_postgres(pods, images["INTERPLAY_POSTGRES_IMAGE"], list(DOMAINS))
+            assert pods.run_jobs(timeout=READY_TIMEOUT), "PostgreSQL without its migration Jobs"
         workloads = list(pods.workloads())
         brokers = [
             (pod, t)
