@@ -37,6 +37,10 @@ class AlreadyHandled(MessagingError):
     the consumer acks it and counts it as a duplicate, as when its inbox finds the repeat."""
 
 
+class ExchangeMissing(MessagingError):
+    """An exchange a client looks up without declaring it does not exist (yet)."""
+
+
 class PublishFailed(MessagingError):
     """The broker did not take a message: nacked, refused by permissions, or unroutable."""
 

@@ -28,6 +28,9 @@ from typing import Any
 
 from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.exceptions import ChannelNotFoundEntity
+
+from messaging.errors import ExchangeMissing
 
 EVENTS_EXCHANGE = "interplay.events"
 DEAD_LETTER_EXCHANGE = "interplay.dead-letter"
@@ -202,6 +205,22 @@ class Topology:
         return await channel.declare_queue(
             name, durable=True, arguments=self.options.arguments(domain)
         )
+
+
+async def existing_exchange(channel: AbstractChannel, name: str) -> AbstractExchange:
+    """An exchange the domains declare, looked up without declaring it (a passive declare, which
+    needs no permission): how the clients that may not configure it reach it, the operator's
+    tools and the storefront. A user allowed to configure an exchange may also delete it.
+
+    Raises ``ExchangeMissing`` when no domain has declared it on this broker (vhost) yet; the
+    broker then closes ``channel``.
+    """
+    try:
+        return await channel.get_exchange(name, ensure=True)
+    except ChannelNotFoundEntity as error:
+        raise ExchangeMissing(
+            f"{name} does not exist: no domain has run on this broker (vhost) yet"
+        ) from error
 
 
 async def declare_watch_queue(

@@ -203,7 +203,9 @@ def failed(error: BaseException, description: str) -> None:
 
 def _trace_headers(envelope: Envelope) -> dict[str, str]:
     traceparent = envelope.traceparent
-    if not traceparent:  # a cause rebuilt from saved state (the sweeper's): the flow's own trace
+    if not traceparent:
+        # A cause rebuilt from saved state (the sweeper's): the trace named by the flow's
+        # correlation id, which is the flow's own trace when an untraced producer started it.
         traceparent = f"00-{trace_id(envelope.correlation_id)}-{os.urandom(8).hex()}-01"
     headers = {"traceparent": traceparent}
     if envelope.tracestate:

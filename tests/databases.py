@@ -50,7 +50,7 @@ def fresh_databases(
     try:
         _on_admin(lambda admin: _each(admin, 'CREATE DATABASE "{}"', names))
     except (OSError, asyncpg.PostgresError) as error:
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL at {ADMIN_URL} is needed in CI: {error}")
         pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {error}")
     try:

@@ -155,14 +155,14 @@ def external_events(domains: Iterable[Domain]) -> list[str]:
 
 
 def storefront_user(domains: Iterable[Domain]) -> BrokerUser:
-    """Publishes the external events; declares ``interplay.events`` as ``interplay publish`` does.
+    """Publishes the external events to ``interplay.events``, which it looks up (never declares).
 
     It reads nothing, so ``interplay publish --follow`` (which binds a queue to every event)
     needs another user.
     """
     return BrokerUser(
         name=STOREFRONT,
-        configure=exactly([EVENTS_EXCHANGE]),
+        configure=NOTHING,  # it looks the exchange up (passive): configure would allow deleting it
         write=exactly([EVENTS_EXCHANGE]),
         read=NOTHING,
         topic_write=exactly(external_events(domains)),
@@ -174,17 +174,18 @@ def operator_user(domains: Iterable[Domain]) -> BrokerUser:
     """Places orders as the storefront does and watches them: ``interplay publish ... --follow``;
     asks the domains about their flows: ``interplay flows``, ``interplay trace``.
 
-    The watch queue has a generated name (``WATCH_QUEUE``), so the operator declares, binds and
-    consumes no queue of a domain; it binds ``#`` on ``interplay.events`` (topic
-    read ``.*``) to see every event of the flow, and may publish only the external events, and
-    to each domain's operations exchange (replies come on direct reply-to: no permission).
+    The watch queue has a generated name (``WATCH_QUEUE``): the only thing the operator
+    declares (the exchanges it uses are looked up, so it may delete none). It binds that queue
+    to ``#`` on ``interplay.events`` (topic read ``.*``) to see every event of a flow, publishes
+    only the external events, and asks through each domain's operations exchange (replies come
+    on direct reply-to: no permission).
     """
     domains = list(domains)
     watches = f"{_literal(EVENTS_EXCHANGE)}|{WATCH_QUEUE}"
     asks = "|".join([watches, *(_literal(operations_exchange(d.name)) for d in domains)])
     return BrokerUser(
         OPERATOR,
-        f"^({asks})$",
+        f"^({WATCH_QUEUE})$",  # exchanges are looked up, never declared: no right to delete one
         f"^({asks})$",
         f"^({watches})$",
         topic_write=exactly(external_events(domains)),

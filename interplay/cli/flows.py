@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from aio_pika.exceptions import AMQPError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +36,7 @@ errors = Console(stderr=True, soft_wrap=True)
 
 NOTHING_FOUND = 1
 UNANSWERED = 3
-TIMEOUT = typer.Option(5.0, "--timeout", help="Seconds each domain has to answer.")
+TIMEOUT = typer.Option(5.0, "--timeout", min=0.1, help="Seconds each domain has to answer.")
 WORKFLOW = typer.Option(None, "--workflow", help="Only the runs of this workflow.")
 T = TypeVar("T")
 
@@ -123,6 +124,8 @@ def asked(work: Coroutine[Any, Any, T]) -> T:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()))
     except OSError as error:
         fail(f"cannot reach the broker: {error}")
+    except AMQPError as error:  # a wrong password, a vhost this user may not use
+        fail(f"the broker refused the connection: {error}")
 
 
 def finish(unanswered: Mapping[str, str], *, found: bool) -> None:

@@ -15,7 +15,7 @@ from interplay.cli.output import print_json
 from interplay.load.report import PERCENTILES, LoadReport
 from interplay.load.run import DEFAULT_MIX, InvalidMix, LoadPlan, LoadRun, parse_mix
 from interplay.settings import Settings
-from messaging.errors import PublishFailed
+from messaging.errors import ExchangeMissing, PublishFailed
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -49,6 +49,9 @@ def load(
     except PublishFailed as error:
         errors.print(f"[red]error:[/red] the broker did not take an order: {error}")
         raise typer.Exit(3) from error
+    except ExchangeMissing as error:
+        errors.print(f"[red]error:[/red] nowhere to place orders: {error}")
+        raise typer.Exit(3) from error
     except OSError as error:
         errors.print(f"[red]error:[/red] cannot reach the broker: {error}")
         raise typer.Exit(3) from error
@@ -75,7 +78,7 @@ async def _drive(settings: Settings, plan: LoadPlan, shown_on: Console) -> LoadR
     with Progress(*columns, console=shown_on, transient=False) as progress:
         placing = progress.add_task("placing", total=plan.total, counts="")
         ending = progress.add_task("ended", total=plan.total, counts="")
-        task = asyncio.create_task(run.run(settings.broker("interplay load"), settings.queues()))
+        task = asyncio.create_task(run.run(settings.broker("interplay load")))
         while True:
             counts = run.counts()
             live = f"completed {counts['completed']}  cancelled {counts['cancelled']}"

@@ -19,10 +19,10 @@ from interplay.cli.contracts import event_catalog
 from interplay.settings import Settings
 from messaging.broker import Broker
 from messaging.envelope import Envelope
-from messaging.errors import InvalidMessage, PublishFailed
+from messaging.errors import ExchangeMissing, InvalidMessage, PublishFailed
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
-from messaging.topology import Topology, declare_watch_queue
+from messaging.topology import EVENTS_EXCHANGE, declare_watch_queue, existing_exchange
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -60,6 +60,8 @@ def publish(
         )
     except PublishFailed as error:
         _fail(f"the broker did not take the event: {error}")
+    except ExchangeMissing as error:
+        _fail(f"nowhere to publish: {error}")
     except OSError as error:
         _fail(f"cannot reach the broker: {error}")
 
@@ -70,7 +72,7 @@ async def _publish(
     broker = await Broker.connect(settings.broker("interplay publish"))
     try:
         channel = await broker.channel()
-        exchange = await Topology(settings.queues()).events_exchange(channel)
+        exchange = await existing_exchange(channel, EVENTS_EXCHANGE)
         watched = await _watch(channel, exchange, envelope.correlation_id) if follow else None
         publisher = Publisher(
             channel, exchange, Metrics(CollectorRegistry()), Labels("cli", "cli", "-"), Hop.EVENT

@@ -9,7 +9,7 @@ the final event's, both stamped by their producers.
 Example::
 
     plan = LoadPlan(rate=20, duration=2, mix=parse_mix("happy=70,declined=30"))
-    report = await LoadRun(plan).run(settings.broker("interplay load"), settings.queues())
+    report = await LoadRun(plan).run(settings.broker("interplay load"))
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
-from messaging.topology import QueueOptions, Topology, declare_watch_queue
+from messaging.topology import EVENTS_EXCHANGE, declare_watch_queue, existing_exchange
 
 SOURCE = "interplay-load"
 DEFAULT_MIX = "happy=70,declined=10,out_of_stock=10,unreachable=10"
@@ -104,11 +104,11 @@ class LoadRun:
         counts = {outcome: ended.count(outcome) for outcome in FINAL_EVENTS.values()}
         return {"placed": len(self.flows), "in_flight": len(self.flows) - len(ended), **counts}
 
-    async def run(self, broker_settings: BrokerSettings, queues: QueueOptions) -> LoadReport:
+    async def run(self, broker_settings: BrokerSettings) -> LoadReport:
         broker = await Broker.connect(broker_settings)
         try:
             channel = await broker.channel()
-            exchange = await Topology(queues).events_exchange(channel)
+            exchange = await existing_exchange(channel, EVENTS_EXCHANGE)
             watch = await declare_watch_queue(channel, exchange)
             await watch.consume(self._on_event, no_ack=True)
             labels = Labels("cli", "load", "-")

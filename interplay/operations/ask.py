@@ -30,11 +30,18 @@ from interplay.settings import Settings
 from messaging.broker import Broker
 from messaging.contracts import Command, Reply
 from messaging.envelope import Envelope
-from messaging.errors import PublishFailed, RemoteFailure, RpcError, RpcTimeout, Unroutable
+from messaging.errors import (
+    ExchangeMissing,
+    PublishFailed,
+    RemoteFailure,
+    RpcError,
+    RpcTimeout,
+    Unroutable,
+)
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.rpc import RpcClient
-from messaging.topology import Topology, operations_queue
+from messaging.topology import existing_exchange, operations_exchange, operations_queue
 
 SOURCE = "interplay-cli"
 R = TypeVar("R", bound=Reply)
@@ -99,7 +106,7 @@ async def _ask(
     """The domain's reply, or why there is none."""
     try:
         channel = await broker.channel()
-        exchange = await Topology(settings.queues()).operations_exchange(channel, domain)
+        exchange = await existing_exchange(channel, operations_exchange(domain))
         metrics = Metrics(CollectorRegistry())
         client = OperationsClient(channel, exchange, metrics, Labels(SOURCE, "operations", "-"))
         await client.start()
@@ -107,7 +114,7 @@ async def _ask(
         return reply.model_validate(result)
     except RpcTimeout:
         return f"no reply within {timeout:g}s: no process of {domain} serves, or none in time"
-    except Unroutable:
+    except (Unroutable, ExchangeMissing):
         return f"no operations queue: {domain} has not run on this broker (vhost) yet"
     except RemoteFailure as failure:
         return f"answered with an error: {failure}"
@@ -117,3 +124,5 @@ async def _ask(
         return f"not asked: {error}"
     except AMQPError as error:  # the broker refused this user the exchange
         return f"not asked: the broker refused ({error})"
+    except (TimeoutError, ConnectionError) as error:  # the connection went while asking
+        return f"not asked: the connection to the broker failed ({error})"

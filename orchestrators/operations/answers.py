@@ -36,8 +36,9 @@ OPERATOR = "operator"  # who the claims say handed a flow to the sweep
 class DomainAnswers:
     """Answers the requests of ``orchestrators.operations.contracts`` for one domain.
 
-    One database may hold several domains' flows (a shared ``INTERPLAY_DATABASE_URL``), so only
-    the rows of this domain's workflows and queues are answered.
+    Each domain has a database of its own; still, only the rows of this domain's workflows and
+    queues are answered, so that a database holding another's rows (a copy, a test) cannot make
+    one domain speak for another.
     """
 
     def __init__(self, domain: Domain, state: DomainState, *, stale_after: float) -> None:

@@ -83,8 +83,10 @@ class OperationsConsumer(QueueConsumer):
         await super()._dead_letter(message, reason, detail, message_type, attempts)
 
     async def _answer_refusal(self, message: AbstractIncomingMessage, refusal: Exception) -> None:
-        """Tell the caller why; a request with no reply address or id cannot be answered."""
-        if not message.reply_to or not message.message_id:
+        """Tell the caller why, on direct reply-to only: a request with no reply address or id
+        cannot be answered, and one naming a queue would have this domain write into it for a
+        sender who may not."""
+        if not message.message_id or not (message.reply_to or "").startswith(DIRECT_REPLY_TO):
             return
         body = RpcReply(ok=False, error=RpcFailure.of(refusal, business=False))
         reply_type = (message.type or "operations.unknown") + REPLY_SUFFIX

@@ -196,18 +196,19 @@ def set_pragmas(engine: Engine, *more: str) -> None:
 
 
 def _while_locked(statement: Callable[[], object], pause: float = 0.05) -> None:
-    """Run ``statement`` again while the file is locked, up to the busy timeout.
+    """Run ``statement`` again while the file is locked, for at most the busy timeout.
 
     A process killed while writing leaves a WAL that the next connection recovers under an
     exclusive lock; SQLite answers "database is locked" at once to anyone asking meanwhile,
-    without calling the busy handler, so a process starting beside the recovery waits here.
+    without calling the busy handler, so a process starting beside the recovery waits here. It
+    runs when a connection is made (once per process and file), on the caller's thread.
     """
-    for _ in range(int(BUSY_TIMEOUT_MS / 1000 / pause)):
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
         try:
             statement()
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error):
+            if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(pause)
-    statement()

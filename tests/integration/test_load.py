@@ -50,7 +50,7 @@ async def system(settings: Settings) -> AsyncIterator[System]:
 @pytest.fixture(scope="module")
 async def report(system: System, settings: Settings) -> LoadReport:
     plan = LoadPlan(rate=20, duration=2, mix=parse_mix(MIX), timeout=30)
-    return await LoadRun(plan).run(settings.broker("load test"), settings.queues())
+    return await LoadRun(plan).run(settings.broker("load test"))
 
 
 def test_every_order_of_the_run_is_placed_and_ends(report: LoadReport) -> None:
