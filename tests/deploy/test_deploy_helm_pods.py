@@ -129,10 +129,16 @@ def start_postgres(pods: Pods, image: str, names: list[str]) -> None:
         ["sh", "/start-postgres.sh"],
         {"POSTGRES_DATABASES": " ".join(sorted(names))},
         [mount],
-        {"/var/lib/postgresql/data": "size=512m,mode=1777"},
+        {},  # its data in the container's own layer: thrown away with it
     )
     probe = ["sh", "-c", 'exec "$(ls /usr/lib/postgresql/*/bin/pg_isready)" -h 127.0.0.1 -q']
-    until(lambda: container.exec_run(probe)[0] == 0, READY_TIMEOUT, lambda: pods.why("postgres"))
+
+    def ready() -> bool:
+        container.reload()
+        assert container.status == "running", pods.why("postgres")
+        return bool(container.exec_run(probe)[0] == 0)
+
+    until(ready, READY_TIMEOUT, lambda: pods.why("postgres"))
 
 
 def images_of(objects: list[dict[str, Any]], kind: str) -> set[str]:
