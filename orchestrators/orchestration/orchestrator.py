@@ -5,6 +5,12 @@ for the reply, saves the flow, and moves on. When a step fails or times out it s
 compensations of the steps done (and of the timed-out one, whose effect is unknown) in reverse
 order, then publishes the failure outcome. The trigger is acked only when the flow has ended, so
 a crash anywhere makes the broker redeliver it, and the saga state says where to go on from.
+
+A step that waits (``WaitFor``) ends the handler instead: the flow is saved ``waiting`` with the
+trigger's inbox record, and the trigger is acked. The awaited event, in the same inbox, resumes
+the flow of its correlation id (``answer``) and is held, as a trigger is, until the flow ends or
+waits again; the sweeper ends the waits whose time is up.
+
 Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
 
 The saga state is also the inbox's dedupe for triggers: a repeated trigger finds its flow
@@ -18,7 +24,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,6 +52,11 @@ log = logging.getLogger(__name__)
 
 FLOW_NAMESPACE = uuid.UUID("6f1c3b8e-2f0a-4b1e-9a63-1d7c0e5b9a42")
 COMPENSATION_ATTEMPTS = 5
+
+
+class FlowNotWaiting(Exception):
+    """An awaited event came for no flow that waits for it (yet): the consumer tries it again
+    later, with backoff, and dead-letters it with this reason in the end."""
 
 
 class CompensationFailed(Exception):
@@ -78,9 +90,11 @@ class Orchestrator:
         metrics: Metrics,
         *,
         step_timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> None:
         self.domain = domain
         self.step_timeout = step_timeout
+        self.wait_timeout = wait_timeout
         self.rpc = rpc
         self.relay = relay
         self.store = store
@@ -93,8 +107,17 @@ class Orchestrator:
         for workflow in workflows:
             for trigger_type in workflow.trigger_types:
                 self.workflows.setdefault(trigger_type, []).append(workflow)
+        self.awaited: dict[str, list[tuple[Workflow, int]]] = {}
+        for workflow in workflows:
+            for index, step in enumerate(workflow.steps):
+                if step.wait is not None and step.wait.event is not None:
+                    awaited = self.awaited.setdefault(step.wait.event.message_type, [])
+                    awaited.append((workflow, index))
 
     async def __call__(self, delivery: Delivery) -> None:
+        if delivery.envelope.type in self.awaited:
+            await self.answer(delivery)
+            return
         workflows = self.workflows.get(delivery.envelope.type, ())
         ended_before = 0
         for workflow in workflows:
@@ -108,11 +131,19 @@ class Orchestrator:
     async def run(self, workflow: Workflow, delivery: Delivery) -> Flow:
         """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end;
         ``AlreadyHandled`` when that flow had ended before (a repeated trigger)."""
-        key = (workflow.name, delivery.envelope.message_id)
+        return await self._once(
+            workflow, delivery.envelope.message_id, self._run(workflow, delivery)
+        )
+
+    async def _once(self, workflow: Workflow, trigger_id: str, drive: Awaitable[Flow]) -> Flow:
+        """Run ``drive`` unless the same flow is driven here already: then wait for that."""
+        key = (workflow.name, trigger_id)
         running = self._running.get(key)
         if running is not None:
+            if asyncio.iscoroutine(drive):
+                drive.close()
             return await asyncio.shield(running)
-        run = asyncio.ensure_future(self._run(workflow, delivery))
+        run = asyncio.ensure_future(drive)
         self._running[key] = run
         run.add_done_callback(lambda _: self._running.pop(key, None))
         return await run
@@ -134,7 +165,77 @@ class Orchestrator:
             raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} has ended")
         if flow.held_elsewhere(time.time()):
             raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} is the sweeper's")
+        if flow.status is FlowStatus.WAITING:  # its trigger was recorded when it began to wait
+            raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} waits")
         return await self.drive(workflow, flow, envelope, handled=delivery)
+
+    async def answer(self, delivery: Delivery) -> None:
+        """An awaited event: resume the flow of its correlation id that waits for it. One that
+        comes before its flow waits is tried again later (``FlowNotWaiting``); one that comes
+        after the flow stopped waiting (its time was up) is acked as handled."""
+        envelope = delivery.envelope
+        assert isinstance(delivery.body, Event)
+        flows = await self.store.of_correlation(envelope.correlation_id)
+        ended = 0
+        for workflow, index in self.awaited[envelope.type]:
+            for flow in flows:
+                if flow.workflow != workflow.name:
+                    continue
+                if flow.status is FlowStatus.RUNNING and flow.next_step <= index:
+                    continue  # not waiting yet
+                if flow.status is FlowStatus.WAITING:
+                    if flow.next_step != index or not self._matches(workflow, flow, delivery):
+                        continue
+                    resumed = self._resume(workflow, flow, delivery.body)
+                    await self._once(
+                        workflow, flow.trigger_id, self._drive_answered(workflow, resumed, delivery)
+                    )
+                    return
+                if flow.outcome_stored or flow.held_elsewhere(time.time()):
+                    ended += 1
+                    continue
+                # Answered before, and the process driving it on died: drive it on.
+                await self._once(
+                    workflow,
+                    flow.trigger_id,
+                    self.drive(workflow, flow, envelope, handled=delivery),
+                )
+                return
+        if ended:
+            raise AlreadyHandled(f"{envelope.type} of {envelope.correlation_id} came too late")
+        raise FlowNotWaiting(f"no flow of {envelope.correlation_id} waits for {envelope.type}")
+
+    @staticmethod
+    def _matches(workflow: Workflow, flow: Flow, delivery: Delivery) -> bool:
+        wait = workflow.steps[flow.next_step].wait
+        assert wait is not None
+        assert isinstance(delivery.body, Event)
+        return wait.match(delivery.body, flow.context)
+
+    def _resume(self, workflow: Workflow, flow: Flow, answer: Event) -> Flow:
+        """The waiting ``flow`` once ``answer`` came: the step done, or failed if refused."""
+        step = workflow.steps[flow.next_step]
+        assert step.wait is not None
+        deadline = time.time() + workflow.deadline
+        refused = step.wait.refused(answer)
+        if refused is None:
+            return flow.answered(step.name, answer.model_dump(mode="json"), deadline)
+        return replace(flow.step_failed(step.name, refused, uncertain=True), deadline=deadline)
+
+    def woken(self, workflow: Workflow, flow: Flow) -> Flow:
+        """The waiting ``flow`` once its time is up: a timer's step is done; a step that
+        waited for an event fails (and is compensated, as its command happened)."""
+        step = workflow.steps[flow.next_step]
+        assert step.wait is not None
+        deadline = time.time() + workflow.deadline
+        reason = step.wait.timed_out(step.name, self.wait_timeout or step.wait.timeout)
+        if reason is None:
+            return flow.answered(step.name, {}, deadline)
+        return replace(flow.step_failed(step.name, reason, uncertain=True), deadline=deadline)
+
+    async def _drive_answered(self, workflow: Workflow, flow: Flow, delivery: Delivery) -> Flow:
+        flow = await self.store.save(flow)  # FlowTakenOver when the sweeper ended the wait
+        return await self.drive(workflow, flow, delivery.envelope, handled=delivery)
 
     async def drive(
         self, workflow: Workflow, flow: Flow, cause: Envelope, *, handled: Delivery | None = None
@@ -147,13 +248,17 @@ class Orchestrator:
         in_flight = self.metrics.flows_in_flight.labels(self.domain, workflow.name, self.pattern)
         in_flight.inc()
         try:
-            flow = await self._steps(workflow, flow, cause)
+            flow = await self._steps(workflow, flow, cause, handled)
+            if flow.status is FlowStatus.WAITING:
+                return flow
             flow = await self._compensations(workflow, flow, cause)
             return await self._outcome(workflow, flow, cause, handled)
         finally:
             in_flight.dec()
 
-    async def _steps(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+    async def _steps(
+        self, workflow: Workflow, flow: Flow, cause: Envelope, handled: Delivery | None
+    ) -> Flow:
         while flow.status is FlowStatus.RUNNING and flow.next_step < len(workflow.steps):
             step = workflow.steps[flow.next_step]
             if flow.past_deadline(time.time()) and not workflow.must_complete:
@@ -177,6 +282,11 @@ class Orchestrator:
                     raise InvalidMessage(RejectReason.SCHEMA_VIOLATION, str(invalid)) from None
                 flow = flow.step_failed(step.name, f"no valid {step.command.__name__}: {invalid}")
             else:
+                wait = step.wait
+                if wait is not None and wait.when({**flow.context, **result}):
+                    until = time.time() + (self.wait_timeout or wait.timeout)
+                    # Saved with the inbox record of what it handled: that is acked now.
+                    return await self.store.save(flow.waiting(result, until), handled=handled)
                 flow = flow.step_done(step.name, result)
             flow = await self.store.save(flow)
         return flow
