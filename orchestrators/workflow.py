@@ -71,6 +71,11 @@ class FaultRetry:
         return self.first_delay * self.multiplier ** (retry - 1)
 
 
+class FlowNotWaiting(Exception):
+    """An awaited event came for no flow that waits for it (yet): the consumer tries it again
+    later, with backoff, and dead-letters it with this reason in the end."""
+
+
 def _always(_context: Mapping[str, Any]) -> bool:
     return True
 

@@ -4,6 +4,11 @@ A step that times out may have happened, so its own service compensates it befor
 failure back. Each handler publishes (with confirms) before it acks, and ids of internal events
 and outcomes derive from the trigger, so a redelivery repeats nothing that others can't see
 through: the services are idempotent per order, and the outcome keeps its id.
+
+A step that waits (``WaitFor``) records ``waiting`` in the journal after its command and acks:
+the flow goes on when ``<workflow>.<step>.answered`` comes (from the inbox relay, with the
+awaited event's fields in the context, or from the sweeper when a timer fires), or fails when the
+sweeper's abort comes at the end of the wait.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ from orchestrators.choreography.events import (
     StepEvent,
     StepOutcome,
     abort_key,
+    answered_key,
     step_bindings,
     step_key,
     step_message_id,
 )
 from orchestrators.domain import CommandHandler
 from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.journal_waits import JournalWaits
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.workflow import Pattern, Workflow
 
@@ -57,6 +64,7 @@ class StepWorker:
         journal: ChoreographyLog,
         metrics: Metrics,
         step_timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> None:
         self.domain = domain
         self.workflow = workflow
@@ -68,6 +76,9 @@ class StepWorker:
         self.journal = journal
         self.metrics = metrics
         self.timeout = step_timeout or self.step.timeout
+        self.wait_timeout = wait_timeout
+        self.waits = JournalWaits(journal.database)
+        self.answered = answered_key(workflow, self.step)
         self.to_do = step_bindings(workflow, index)[0]
         self.abort = abort_key(workflow, self.step)
         self.sweeps = SweepMetrics(metrics, domain, Pattern.CHOREOGRAPHY.value)
@@ -78,6 +89,8 @@ class StepWorker:
         if delivery.envelope.type == self.abort:
             reason = str(event.context.get("reason", "aborted by the sweeper"))
             await self._fail_uncertain(event, delivery, reason)
+        elif delivery.envelope.type == self.answered:
+            await self._answered(event, delivery)
         elif delivery.envelope.type != self.to_do:
             await self._undo(event, delivery)
         elif self._past_deadline(event):
@@ -89,7 +102,13 @@ class StepWorker:
             await self._do(event, delivery)
 
     def _past_deadline(self, event: StepEvent) -> bool:
-        late = time.time() > event.started_at + self.workflow.deadline
+        """Past the workflow's deadline, plus the time its earlier steps may have waited."""
+        waits = sum(
+            self.wait_timeout or step.wait.timeout
+            for step in self.workflow.steps[: self.index]
+            if step.wait is not None and step.wait.when(event.context)
+        )
+        late = time.time() > event.started_at + self.workflow.deadline + waits
         return late and not self.workflow.must_complete
 
     async def _do(self, event: StepEvent, delivery: Delivery) -> None:
@@ -125,6 +144,34 @@ class StepWorker:
             await self._fail_uncertain(event, delivery, str(fault))
             return
         done = {**context, **reply}
+        wait = self.step.wait
+        if wait is not None and wait.when(done):
+            await self.waits.wait(
+                correlation_id=str(context.get("correlation_id", "")),
+                workflow=self.workflow.name,
+                trigger_id=event.trigger_id,
+                step=self.step.name,
+                context=done,
+                started_at=event.started_at,
+                until=time.time() + (self.wait_timeout or wait.timeout),
+                handled=delivery,
+            )
+            return
+        await self._done(event, delivery, done)
+
+    async def _answered(self, event: StepEvent, delivery: Delivery) -> None:
+        """The awaited event came (its fields are in the context), or a timer fired: the step
+        is done, or fails (and is undone, as its command happened) when the answer refuses it."""
+        wait = self.step.wait
+        assert wait is not None
+        if wait.event is not None:
+            refused = wait.refused(wait.event.model_validate(event.context))
+            if refused is not None:
+                await self._fail_uncertain(event, delivery, refused)
+                return
+        await self._done(event, delivery, event.context)
+
+    async def _done(self, event: StepEvent, delivery: Delivery, done: dict[str, Any]) -> None:
         if self.index + 1 < len(self.workflow.steps):
             await self._emit(event, delivery.envelope, done, StepOutcome.DONE)
             await self._record(event, StepOutcome.DONE, None, handled=delivery)

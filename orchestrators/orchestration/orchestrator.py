@@ -46,17 +46,12 @@ from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.state.saga import Flow, FlowStatus, SagaStore
-from orchestrators.workflow import Pattern, Step, Workflow, initial_context
+from orchestrators.workflow import FlowNotWaiting, Pattern, Step, Workflow, initial_context
 
 log = logging.getLogger(__name__)
 
 FLOW_NAMESPACE = uuid.UUID("6f1c3b8e-2f0a-4b1e-9a63-1d7c0e5b9a42")
 COMPENSATION_ATTEMPTS = 5
-
-
-class FlowNotWaiting(Exception):
-    """An awaited event came for no flow that waits for it (yet): the consumer tries it again
-    later, with backoff, and dead-letters it with this reason in the end."""
 
 
 class CompensationFailed(Exception):
