@@ -6,10 +6,8 @@ compensations of the steps done (and of the timed-out one, whose effect is unkno
 order, then publishes the failure outcome. The trigger is acked only when the flow has ended, so
 a crash anywhere makes the broker redeliver it, and the saga state says where to go on from.
 
-A step that waits (``WaitFor``) ends the handler instead: the flow is saved ``waiting`` with the
-trigger's inbox record, and the trigger is acked. The awaited event, in the same inbox, resumes
-the flow of its correlation id (``answer``) and is held, as a trigger is, until the flow ends or
-waits again; the sweeper ends the waits whose time is up.
+A step that waits (``WaitFor``) ends the handler: the flow is saved ``waiting`` and its trigger
+acked; the awaited event resumes it, or the sweeper ends the wait (``waits``).
 
 Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
 
@@ -25,7 +23,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,19 +31,14 @@ from messaging import tracing
 from messaging.consumer import Delivery
 from messaging.contracts import Event
 from messaging.envelope import Envelope
-from messaging.errors import (
-    AlreadyHandled,
-    InvalidMessage,
-    RejectReason,
-    RemoteFailure,
-    RpcTimeout,
-)
+from messaging.errors import AlreadyHandled, InvalidMessage, RejectReason, RemoteFailure, RpcTimeout
 from messaging.metrics import Metrics, SweepMetrics
 from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
+from orchestrators.orchestration.waits import Answers
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.state.saga import Flow, FlowStatus, SagaStore
-from orchestrators.workflow import FlowNotWaiting, Pattern, Step, Workflow, initial_context
+from orchestrators.workflow import Pattern, Step, Workflow, initial_context
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +94,11 @@ class Orchestrator:
         for workflow in workflows:
             for trigger_type in workflow.trigger_types:
                 self.workflows.setdefault(trigger_type, []).append(workflow)
-        self.awaited: dict[str, list[tuple[Workflow, int]]] = {}
-        for workflow in workflows:
-            for index, step in enumerate(workflow.steps):
-                if step.wait is not None and step.wait.event is not None:
-                    awaited = self.awaited.setdefault(step.wait.event.message_type, [])
-                    awaited.append((workflow, index))
+        self.answers = Answers(self, workflows)
 
     async def __call__(self, delivery: Delivery) -> None:
-        if delivery.envelope.type in self.awaited:
-            await self.answer(delivery)
+        if delivery.envelope.type in self.answers.awaited:
+            await self.answers(delivery)
             return
         workflows = self.workflows.get(delivery.envelope.type, ())
         ended_before = 0
@@ -126,11 +113,11 @@ class Orchestrator:
     async def run(self, workflow: Workflow, delivery: Delivery) -> Flow:
         """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end;
         ``AlreadyHandled`` when that flow had ended before (a repeated trigger)."""
-        return await self._once(
+        return await self.once(
             workflow, delivery.envelope.message_id, self._run(workflow, delivery)
         )
 
-    async def _once(self, workflow: Workflow, trigger_id: str, drive: Awaitable[Flow]) -> Flow:
+    async def once(self, workflow: Workflow, trigger_id: str, drive: Awaitable[Flow]) -> Flow:
         """Run ``drive`` unless the same flow is driven here already: then wait for that."""
         key = (workflow.name, trigger_id)
         running = self._running.get(key)
@@ -163,74 +150,6 @@ class Orchestrator:
         if flow.status is FlowStatus.WAITING:  # its trigger was recorded when it began to wait
             raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} waits")
         return await self.drive(workflow, flow, envelope, handled=delivery)
-
-    async def answer(self, delivery: Delivery) -> None:
-        """An awaited event: resume the flow of its correlation id that waits for it. One that
-        comes before its flow waits is tried again later (``FlowNotWaiting``); one that comes
-        after the flow stopped waiting (its time was up) is acked as handled."""
-        envelope = delivery.envelope
-        assert isinstance(delivery.body, Event)
-        flows = await self.store.of_correlation(envelope.correlation_id)
-        ended = 0
-        for workflow, index in self.awaited[envelope.type]:
-            for flow in flows:
-                if flow.workflow != workflow.name:
-                    continue
-                if flow.status is FlowStatus.RUNNING and flow.next_step <= index:
-                    continue  # not waiting yet
-                if flow.status is FlowStatus.WAITING:
-                    if flow.next_step != index or not self._matches(workflow, flow, delivery):
-                        continue
-                    resumed = self._resume(workflow, flow, delivery.body)
-                    await self._once(
-                        workflow, flow.trigger_id, self._drive_answered(workflow, resumed, delivery)
-                    )
-                    return
-                if flow.outcome_stored or flow.held_elsewhere(time.time()):
-                    ended += 1
-                    continue
-                # Answered before, and the process driving it on died: drive it on.
-                await self._once(
-                    workflow,
-                    flow.trigger_id,
-                    self.drive(workflow, flow, envelope, handled=delivery),
-                )
-                return
-        if ended:
-            raise AlreadyHandled(f"{envelope.type} of {envelope.correlation_id} came too late")
-        raise FlowNotWaiting(f"no flow of {envelope.correlation_id} waits for {envelope.type}")
-
-    @staticmethod
-    def _matches(workflow: Workflow, flow: Flow, delivery: Delivery) -> bool:
-        wait = workflow.steps[flow.next_step].wait
-        assert wait is not None
-        assert isinstance(delivery.body, Event)
-        return wait.match(delivery.body, flow.context)
-
-    def _resume(self, workflow: Workflow, flow: Flow, answer: Event) -> Flow:
-        """The waiting ``flow`` once ``answer`` came: the step done, or failed if refused."""
-        step = workflow.steps[flow.next_step]
-        assert step.wait is not None
-        deadline = time.time() + workflow.deadline
-        refused = step.wait.refused(answer)
-        if refused is None:
-            return flow.answered(step.name, answer.model_dump(mode="json"), deadline)
-        return replace(flow.step_failed(step.name, refused, uncertain=True), deadline=deadline)
-
-    def woken(self, workflow: Workflow, flow: Flow) -> Flow:
-        """The waiting ``flow`` once its time is up: a timer's step is done; a step that
-        waited for an event fails (and is compensated, as its command happened)."""
-        step = workflow.steps[flow.next_step]
-        assert step.wait is not None
-        deadline = time.time() + workflow.deadline
-        reason = step.wait.timed_out(step.name, self.wait_timeout or step.wait.timeout)
-        if reason is None:
-            return flow.answered(step.name, {}, deadline)
-        return replace(flow.step_failed(step.name, reason, uncertain=True), deadline=deadline)
-
-    async def _drive_answered(self, workflow: Workflow, flow: Flow, delivery: Delivery) -> Flow:
-        flow = await self.store.save(flow)  # FlowTakenOver when the sweeper ended the wait
-        return await self.drive(workflow, flow, delivery.envelope, handled=delivery)
 
     async def drive(
         self, workflow: Workflow, flow: Flow, cause: Envelope, *, handled: Delivery | None = None

@@ -34,6 +34,7 @@ from orchestrators.orchestration.orchestrator import (
     Orchestrator,
     fail_in_progress,
 )
+from orchestrators.orchestration.waits import woken
 from orchestrators.state.saga import Flow, FlowStatus
 from orchestrators.state.saga_claims import ABORTED, RESUMED, SagaClaims
 from orchestrators.workflow import Workflow
@@ -86,7 +87,9 @@ class SagaSweeper:
             if marker == RESUMED or not flow.past_deadline(now):
                 return "resumed"  # an operator's resume of a wait: it waits on, till its time
             if marker != ABORTED:
-                flow = await self.orchestrator.store.save(self.orchestrator.woken(workflow, flow))
+                flow = await self.orchestrator.store.save(
+                    woken(workflow, flow, self.orchestrator.wait_timeout)
+                )
                 await self.orchestrator.drive(workflow, flow, trigger_of(flow, workflow))
                 return "woken"
         overdue = flow.status is FlowStatus.RUNNING and flow.past_deadline(now)
