@@ -122,12 +122,13 @@ class KilledSystem:
         replicas: int = 1,
         pattern: Pattern = Pattern.ORCHESTRATION,
         database_url: str | None = None,
+        wait: float = WAIT,
     ) -> None:
         env = system_env(
             amqp_url,
             data_dir,
             INTERPLAY_STEP_TIMEOUT="5",
-            INTERPLAY_WAIT_TIMEOUT=str(WAIT),
+            INTERPLAY_WAIT_TIMEOUT=str(wait),
             INTERPLAY_SWEEP_EVERY="1",
             INTERPLAY_PATTERN=pattern.value,
             INTERPLAY_DATABASE_URL=database_url or sqlite_url(data_dir),

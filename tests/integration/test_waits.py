@@ -5,6 +5,8 @@ time. Under either pattern of payments, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.flows import (
     CHALLENGE_DECLINED,
     CHALLENGE_UNANSWERED,
     EXPECTED_EVENTS,
+    HAPPY,
     EventTap,
     challenge_answer,
     order,
@@ -77,3 +80,29 @@ async def test_a_payment_waits_for_the_challenge_and_ends_on_its_answer_or_on_ti
         assert books.order_status[orders[path]] == "cancelled", path
         assert books.payment_status[orders[path]] == "voided", path
     assert books.repeated_movements == 0
+
+
+@pytest.mark.parametrize("pattern", [Pattern.ORCHESTRATION, Pattern.CHOREOGRAPHY])
+async def test_waiting_flows_hold_no_prefetch_slot(pattern: Pattern, tmp_path: Path) -> None:
+    """More flows wait than the prefetch lets a consumer hold, and a new order still goes
+    through at once: a waiting flow's trigger was acked when it began to wait."""
+    prefetch, waiting = 4, 12
+    patterns = {**dict.fromkeys(DOMAINS, Pattern.ORCHESTRATION), "payments": pattern}
+    with fresh_vhost("interplay-waits") as amqp_url:
+        async with running_system(
+            amqp_url, tmp_path, patterns, wait_timeout=60.0, prefetch=prefetch
+        ):
+            tap = EventTap(amqp_url)
+            await tap.start()
+            waits = [await tap.place(order(CHALLENGE_UNANSWERED, n)) for n in range(waiting)]
+            await tap.wait_for({flow: ["inventory.stock.reserved"] for flow in waits}, 30)
+            await asyncio.sleep(1.0)  # every payment waits by now
+            placed = time.monotonic()
+            happy = await tap.place(order(HAPPY))
+            await tap.wait_for({happy: EXPECTED_EVENTS[HAPPY]}, 20)
+            took = time.monotonic() - placed
+            ended = [flow for flow in waits if "payments.payment.failed" in tap.types(flow)]
+            await tap.close()
+    print(f"{waiting} flows waiting, prefetch {prefetch}: a new order completed in {took:.2f}s")
+    assert took < 5.0
+    assert ended == []  # they still wait
