@@ -40,7 +40,7 @@ ASSIGNMENTS = {
     },
 }
 ORDERS_PER_PATH = 2
-WAIT = 2.0  # seconds a payment waits for the answer to its card's challenge
+WAIT = 5.0  # seconds a payment waits for the answer: longer than an early answer's retries
 PATHS = {**EXPECTED_EVENTS, FLAKY: EXPECTED_EVENTS[HAPPY], BROKEN: EXPECTED_EVENTS[DECLINED]}
 
 
