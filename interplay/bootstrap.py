@@ -43,6 +43,7 @@ class Application(containers.DeclarativeContainer):
         prefetch=settings.provided.prefetch,
         max_body_bytes=settings.provided.max_body_bytes,
         step_timeout=settings.provided.step_timeout,
+        wait_timeout=settings.provided.wait_timeout,
         retry=settings.provided.retry_policy.call(),
         sweep_every=settings.provided.sweep_every,
         sweep_grace=settings.provided.sweep_grace,

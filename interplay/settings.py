@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     retry_first_delay: float = Field(0.5, gt=0, description="seconds before the first retry")
     retry_multiplier: float = Field(4.0, ge=1, description="each retry waits this much longer")
     step_timeout: float | None = Field(None, description="overrides every step's own timeout")
+    wait_timeout: float | None = Field(
+        None, gt=0, description="overrides how long every waiting step waits (a challenge...)"
+    )
     sweep_every: float = Field(5.0, gt=0, description="seconds between sweeps for stuck flows")
     sweep_grace: float = Field(
         30.0, ge=0, description="seconds past its deadline before the sweeper ends a flow"

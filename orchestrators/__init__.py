@@ -1,13 +1,13 @@
 """The workflow model and the two patterns that run it (orchestration, choreography).
 
 Domains import the model from here: ``Workflow``, ``Step``, ``FaultRetry``, ``Refused``,
-``Domain``, the contract bases.
+``WaitFor``, ``Domain``, the contract bases.
 """
 
 from messaging.contracts import Command, Event, FlowEnd, Reply
 from messaging.rpc import Refused
 from orchestrators.domain import Domain
-from orchestrators.workflow import FaultRetry, Pattern, Step, Workflow
+from orchestrators.workflow import FaultRetry, Pattern, Step, WaitFor, Workflow
 
 __all__ = [
     "Command",
@@ -19,5 +19,6 @@ __all__ = [
     "Refused",
     "Reply",
     "Step",
+    "WaitFor",
     "Workflow",
 ]

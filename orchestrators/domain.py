@@ -57,9 +57,11 @@ class Domain:
 
     @property
     def consumes(self) -> tuple[type[Event], ...]:
-        """The events of other domains (or of the outside) that trigger this one's workflows."""
+        """The events of other domains (or of the outside) that trigger this one's workflows,
+        and those its steps wait for."""
         triggers = (trigger for workflow in self.workflows for trigger in workflow.triggers)
-        return tuple(dict.fromkeys(triggers))
+        awaited = (event for workflow in self.workflows for event in workflow.awaited)
+        return tuple(dict.fromkeys((*triggers, *awaited)))
 
     @property
     def services(self) -> tuple[str, ...]:

@@ -32,7 +32,8 @@ class FlowView:
 
 
 def saga_view(domain: str, workflow: Workflow, flow: Flow) -> FlowView:
-    running = flow.status is FlowStatus.RUNNING and flow.next_step < len(workflow.steps)
+    in_step = flow.status in (FlowStatus.RUNNING, FlowStatus.WAITING)
+    running = in_step and flow.next_step < len(workflow.steps)
     return FlowView(
         domain=domain,
         workflow=flow.workflow,
@@ -70,6 +71,9 @@ def _from_records(domain: str, workflow: Workflow, records: list[StepRecord]) ->
     else:
         status = FlowStatus.RUNNING
     current = names[len(done)] if status is FlowStatus.RUNNING and len(done) < len(names) else None
+    answered = {r.step for r in records if r.outcome == "answered"}
+    if current in {r.step for r in records if r.outcome == "waiting"} - answered:
+        status = FlowStatus.WAITING  # for an event or a timer, after its command
     return FlowView(
         domain=domain,
         workflow=workflow.name,

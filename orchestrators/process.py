@@ -51,6 +51,7 @@ class RuntimeOptions:
     prefetch: int = 64
     max_body_bytes: int = 256 * 1024
     step_timeout: float | None = None  # overrides each step's own timeout when set
+    wait_timeout: float | None = None  # overrides each waiting step's own timeout when set
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sweep_every: float = 5.0  # seconds between the sweeps for flows that do not end
     sweep_grace: float = 30.0  # past its deadline by this much, a flow is the sweeper's

@@ -19,10 +19,18 @@ Example::
         completed=PaymentCaptured,
         failed=PaymentFailed,
     )
+
+A step may *wait* after its command: ``Step(..., wait=WaitFor(ChallengeCompleted, timeout=600,
+when=needs_challenge, refused=declined))``. When ``when`` holds on the context, the flow is
+saved as waiting (its trigger acknowledged) and resumes when the awaited event of the same flow
+(correlation id, then ``match``) reaches the domain's inbox, or fails when ``timeout`` passes
+first; a ``WaitFor`` with no event is a timer: the step is done when it fires. The sweeper
+fires the timers from the domain's state, so a wait outlives any restart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -63,6 +71,51 @@ class FaultRetry:
         return self.first_delay * self.multiplier ** (retry - 1)
 
 
+class FlowNotWaiting(Exception):
+    """An awaited event came for no flow that waits for it (yet): the consumer tries it again
+    later, with backoff, and dead-letters it with this reason in the end."""
+
+
+def _always(_context: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _same_flow(_answer: Event, _context: Mapping[str, Any]) -> bool:
+    return True  # the correlation id already says it is the flow's
+
+
+def _never_refused(_answer: Event) -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitFor:
+    """What a step waits for once its command is done: ``event`` (of the same flow, and for
+    which ``match(answer, context)`` holds) or, with no event, only the time.
+
+    ``when(context)`` says whether this flow waits at all (the reply may say no challenge is
+    needed); ``refused(answer)`` gives a reason when the answer fails the step (it is
+    compensated then, as its command happened); ``timeout`` is how long the flow waits before
+    the step fails (or, for a timer, is done).
+    """
+
+    event: type[Event] | None
+    timeout: float
+    when: Callable[[Mapping[str, Any]], bool] = _always
+    match: Callable[[Event, Mapping[str, Any]], bool] = _same_flow
+    refused: Callable[[Event], str | None] = _never_refused
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("a wait needs a positive timeout")
+
+    def timed_out(self, step: str, timeout: float) -> str | None:
+        """Why the step fails when the time is up; None for a timer (the step is done)."""
+        if self.event is None:
+            return None
+        return f"{step}: no {self.event.message_type} within {timeout:g}s"
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One step: ``command`` goes to ``service``; ``compensation`` undoes it if a later step fails.
@@ -83,6 +136,7 @@ class Step:
     timeout: float = 5.0
     attempts: int = 1  # tries when the service does not answer in time, before the step fails
     faults: FaultRetry = field(default_factory=FaultRetry)
+    wait: WaitFor | None = None  # what the flow waits for after the command, if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +164,8 @@ class Workflow:
             raise ValueError(f"workflow {self.name!r} has duplicate step names: {names}")
         if self.deadline <= 0:
             raise ValueError(f"workflow {self.name!r} needs a positive deadline")
+        if self.must_complete and any(s.wait and s.wait.event for s in self.steps):
+            raise ValueError(f"workflow {self.name!r} must complete: it cannot wait for an event")
         object.__setattr__(self, "services", tuple(dict.fromkeys(s.service for s in self.steps)))
 
     def attempts(self, step: Step) -> int:
@@ -126,6 +182,19 @@ class Workflow:
     @property
     def trigger_types(self) -> tuple[str, ...]:
         return tuple(trigger.message_type for trigger in self.triggers)
+
+    @property
+    def awaited(self) -> tuple[type[Event], ...]:
+        """The events its steps wait for."""
+        return tuple(s.wait.event for s in self.steps if s.wait and s.wait.event)
+
+    def awaiting(self, event_type: str) -> tuple[Step, ...]:
+        """Its steps that wait for events of ``event_type``."""
+        return tuple(
+            s
+            for s in self.steps
+            if s.wait and s.wait.event and s.wait.event.message_type == event_type
+        )
 
     def step(self, name: str) -> Step:
         for step in self.steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 import uuid
@@ -16,14 +17,19 @@ from prometheus_client import CollectorRegistry
 
 from domains.orders.events import OrderPlaced
 from interplay.load.sample_orders import (
+    CHALLENGE_APPROVED,
+    CHALLENGE_DECLINED,
+    CHALLENGE_UNANSWERED,
     DECLINED,
     HAPPY,
     OUT_OF_STOCK,
     TIMEOUT,
     UNREACHABLE,
+    challenge_answer,
     order,
 )
 from messaging.broker import Broker, BrokerSettings
+from messaging.contracts import Event
 from messaging.envelope import Envelope
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
@@ -32,6 +38,9 @@ from messaging.topology import QueueOptions, Topology
 # The paths and order() live in interplay.load.sample_orders (load uses them too); tests take
 # them from here.
 __all__ = [
+    "CHALLENGE_APPROVED",
+    "CHALLENGE_DECLINED",
+    "CHALLENGE_UNANSWERED",
     "DECLINED",
     "EXPECTED_EVENTS",
     "HAPPY",
@@ -40,6 +49,7 @@ __all__ = [
     "UNREACHABLE",
     "EventTap",
     "Seen",
+    "challenge_answer",
     "order",
 ]
 
@@ -83,6 +93,10 @@ EXPECTED_EVENTS = {
     ],
 }
 EXPECTED_EVENTS[TIMEOUT] = EXPECTED_EVENTS[DECLINED]
+ANSWERED = "payments.challenge.completed"  # the customer's answer, in the flow as it is seen
+EXPECTED_EVENTS[CHALLENGE_APPROVED] = [*EXPECTED_EVENTS[HAPPY], ANSWERED]
+EXPECTED_EVENTS[CHALLENGE_DECLINED] = [*EXPECTED_EVENTS[DECLINED], ANSWERED]
+EXPECTED_EVENTS[CHALLENGE_UNANSWERED] = EXPECTED_EVENTS[DECLINED]
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ class EventTap:
         self.durable = durable
         self.flows: dict[str, list[Seen]] = defaultdict(list)
         self.arrivals: list[float] = []  # time.monotonic() of each event, in order
+        self.answering: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.broker = await Broker.connect(BrokerSettings(url=self.amqp_url, client_name="tap"))
@@ -151,6 +166,29 @@ class EventTap:
                     raise
                 await asyncio.sleep(0.2)
 
+    def answer(self, correlation_id: str, answer: Event | None, after: str) -> None:
+        """Publish ``answer`` in the flow ``correlation_id`` once its event ``after`` is seen
+        (in the background; ``close`` stops what is left). None: nothing to answer."""
+        if answer is not None:
+            task = asyncio.create_task(self._answer(correlation_id, answer, after))
+            self.answering.add(task)
+            task.add_done_callback(self.answering.discard)
+
+    async def _answer(self, correlation_id: str, answer: Event, after: str) -> None:
+        deadline = asyncio.get_running_loop().time() + 120
+        while asyncio.get_running_loop().time() < deadline:
+            if after in self.types(correlation_id):
+                break
+            await asyncio.sleep(0.05)
+        envelope = Envelope.new_flow(answer.message_type, "storefront")
+        envelope = dataclasses.replace(envelope, correlation_id=correlation_id)
+        while True:
+            try:
+                await self.publisher.publish(answer, envelope)
+                return
+            except Exception:  # the broker is away (a fault test): the same message again
+                await asyncio.sleep(0.2)
+
     def types(self, correlation_id: str) -> list[str]:
         return [seen.envelope.type for seen in self.flows[correlation_id]]
 
@@ -170,6 +208,8 @@ class EventTap:
         raise AssertionError(f"{len(missing)} flows did not finish: {list(missing.items())[:5]}")
 
     async def close(self) -> None:
+        for task in self.answering:
+            task.cancel()
         if self.durable:
             with contextlib.suppress(Exception):  # the broker may be gone: the vhost goes too
                 await asyncio.wait_for(self.queue.delete(if_unused=False, if_empty=False), 5)

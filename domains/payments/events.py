@@ -5,6 +5,7 @@ Amounts are integer cents, so that no reader in any language rounds them.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
@@ -40,6 +41,20 @@ class PaymentRefunded(Event):
     refunded_cents: int
 
 
+class ChallengeOutcome(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+class ChallengeCompleted(Event):
+    """The customer answered the card's challenge (3-D Secure) of the order: the payment waits
+    for this, with the order's correlation id, before it captures."""
+
+    message_type: ClassVar[str] = "payments.challenge.completed"
+    order_id: str
+    outcome: ChallengeOutcome
+
+
 class AuthorisePayment(Command):
     message_type: ClassVar[str] = "payments.payment.authorise"
     order_id: str
@@ -50,6 +65,7 @@ class AuthorisePayment(Command):
 class PaymentAuthorised(Reply):
     message_type: ClassVar[str] = "payments.payment.authorised"
     payment_id: str
+    challenge_required: bool = False  # the card asks the customer to answer a challenge first
 
 
 class CapturePayment(Command):

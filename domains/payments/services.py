@@ -3,7 +3,8 @@
 Every operation is idempotent per order, because a step may be sent again after a crash: the
 ledger records each movement of money once per order and kind, and a state change happens only
 from the state it expects. The test card tokens trigger the failure paths on purpose:
-``tok_declined`` is declined at authorisation, ``tok_timeout`` makes the capture hang.
+``tok_declined`` is declined at authorisation, ``tok_timeout`` makes the capture hang, ``tok_3ds``
+asks for a challenge (the workflow waits for ``payments.challenge.completed``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from orchestrators import Refused
 
 DECLINED_CARD = "tok_declined"
 HANGING_CARD = "tok_timeout"
+CHALLENGED_CARD = "tok_3ds"
 
 
 class PaymentStatus(StrEnum):
@@ -92,7 +94,9 @@ class PaymentGateway:
         )
         if payment.status is PaymentStatus.VOIDED:
             raise PaymentNotCapturable(f"payment of order {command.order_id} was voided")
-        return PaymentAuthorised(payment_id=payment.payment_id)
+        return PaymentAuthorised(
+            payment_id=payment.payment_id, challenge_required=command.card_token == CHALLENGED_CARD
+        )
 
     async def capture(self, command: CapturePayment) -> PaymentCaptureRecorded:
         payment = await self._payment(command.order_id)

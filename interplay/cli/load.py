@@ -27,7 +27,8 @@ def load(
     mix: str = typer.Option(
         DEFAULT_MIX,
         help="Paths and their weights: happy, declined, out_of_stock, unreachable "
-        "(alias undeliverable), timeout.",
+        "(alias undeliverable), timeout, 3ds_approved, 3ds_declined, 3ds_unanswered (a card "
+        "challenge the load answers, or leaves to time out).",
     ),
     timeout: float = typer.Option(30.0, help="Seconds a flow may take before it is unfinished."),
     as_json: bool = typer.Option(

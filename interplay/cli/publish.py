@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -36,6 +37,12 @@ def publish(
     file: Path = typer.Option(None, "--file", help="A file holding the event as JSON."),
     follow: bool = typer.Option(False, "--follow", help="Print the flow's events as they happen."),
     timeout: float = typer.Option(30.0, help="How long --follow waits for the flow to settle."),
+    correlation_id: str = typer.Option(
+        None,
+        "--correlation-id",
+        help="Publish into this flow instead of starting one: an event a flow waits for "
+        "(payments.challenge.completed).",
+    ),
 ) -> None:
     """Validate an event against its contract, publish it with confirms, print its flow id."""
     contract = event_catalog().get(routing_key)
@@ -54,6 +61,8 @@ def publish(
             f"the event does not match {contract.__name__}; nothing was sent:\n" + "\n".join(lines)
         )
     envelope = Envelope.new_flow(routing_key, SOURCE, schema_version=contract.schema_version)
+    if correlation_id is not None:
+        envelope = dataclasses.replace(envelope, correlation_id=correlation_id)
     try:
         asyncio.run(
             _publish(Settings(), event.model_dump_json().encode(), envelope, follow, timeout)

@@ -4,7 +4,10 @@ Orders go out on a schedule of absolute times (order ``i`` at ``start + i / rate
 confirm delays no later order and the rate holds. A private queue bound to ``#`` on
 ``interplay.events`` (bound before the first order) sees every event; a flow ends with the
 order's final event, and its end-to-end latency runs from the ``placed`` event's timestamp to
-the final event's, both stamped by their producers.
+the final event's, both stamped by their producers. An order whose card asks for a challenge
+is answered ``ANSWER_AFTER`` seconds after it is placed, as a customer would (the payment waits
+for it; one that comes before is tried again by the consumer), unless its path leaves it
+unanswered.
 
 Example::
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,8 +29,9 @@ from prometheus_client import CollectorRegistry
 
 from domains.orders.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
 from interplay.load.report import Flow, LoadReport
-from interplay.load.sample_orders import PATHS, UNREACHABLE, order
+from interplay.load.sample_orders import PATHS, UNREACHABLE, challenge_answer, order
 from messaging.broker import Broker, BrokerSettings
+from messaging.contracts import Event
 from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage
 from messaging.metrics import Hop, Labels, Metrics
@@ -34,7 +39,8 @@ from messaging.publisher import Publisher
 from messaging.topology import EVENTS_EXCHANGE, declare_watch_queue, existing_exchange
 
 SOURCE = "interplay-load"
-DEFAULT_MIX = "happy=70,declined=10,out_of_stock=10,unreachable=10"
+DEFAULT_MIX = "happy=65,declined=10,out_of_stock=10,unreachable=10,3ds_approved=5"
+ANSWER_AFTER = 1.0  # seconds from an order to the customer's answer to its card's challenge
 ALIASES = {"undeliverable": UNREACHABLE}
 FINAL_EVENTS = {
     OrderCompleted.message_type: "completed",
@@ -98,6 +104,7 @@ class LoadRun:
         self.placing_seconds = 0.0
         self._all_ended = asyncio.Event()
         self._placed_all = False
+        self._answering: list[asyncio.Task[None]] = []
 
     def counts(self) -> dict[str, int]:
         ended = [flow.outcome for flow in self.flows.values() if flow.outcome is not None]
@@ -134,6 +141,7 @@ class LoadRun:
             placing.append(asyncio.create_task(self._place(publisher, path, number)))
         await asyncio.gather(*placing)
         self.placing_seconds = loop.time() - start
+        await asyncio.gather(*self._answering)
         self._placed_all = True
         self._check_all_ended()
 
@@ -142,6 +150,17 @@ class LoadRun:
         envelope = Envelope.new_flow(OrderPlaced.message_type, SOURCE)
         self.flows[envelope.correlation_id] = Flow(path, placed.order_id, envelope.time)
         await publisher.publish(placed, envelope)
+        answer = challenge_answer(path, placed)
+        if answer is not None:
+            answering = self._answer(publisher, answer, envelope.correlation_id)
+            self._answering.append(asyncio.create_task(answering))
+
+    async def _answer(self, publisher: Publisher, answer: Event, correlation_id: str) -> None:
+        await asyncio.sleep(ANSWER_AFTER)
+        envelope = Envelope.new_flow(answer.message_type, SOURCE)
+        await publisher.publish(
+            answer, dataclasses.replace(envelope, correlation_id=correlation_id)
+        )
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         outcome = FINAL_EVENTS.get(message.type or "")

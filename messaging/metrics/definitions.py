@@ -177,7 +177,8 @@ class Metrics:
         self.flows_swept = Counter(
             "interplay_flows_swept_total",
             "Workflow runs the sweeper took over, per what it did: ended them (compensated and "
-            "failed), drove them on (resumed), or marked them for an operator.",
+            "failed), drove them on (resumed), ended their wait when its time was up (woken), "
+            "or marked them for an operator.",
             ["domain", "workflow", "pattern", "action"],
             registry=registry,
         )

@@ -4,7 +4,9 @@ On ``<domain>.internal``, ``<workflow>.started`` starts a flow and ``<workflow>.
 says what a step did; step ``i`` is bound to the ``done`` of step ``i - 1`` (to do its step), to
 the ``failed`` and ``compensated`` of step ``i + 1`` (to undo it), and to its own
 ``<workflow>.<step>.abort``, which the sweeper sends to end a flow past its deadline (the step
-undoes itself, its effect being unknown, and the failure passes back).
+undoes itself, its effect being unknown, and the failure passes back). A step that waits
+(``WaitFor``) is bound to ``<workflow>.<step>.answered`` too, which the inbox relay sends when the
+awaited event comes (and the sweeper when a timer fires): the step is done then, or refused.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def abort_key(workflow: Workflow, step: Step) -> str:
     return f"{workflow.name}.{step.name}.abort"
 
 
+def answered_key(workflow: Workflow, step: Step) -> str:
+    return f"{workflow.name}.{step.name}.answered"
+
+
 def step_queue(domain: str, workflow: Workflow, step: Step) -> str:
     return topology.step_queue(domain, workflow.name, step.name)
 
@@ -60,15 +66,17 @@ def step_bindings(workflow: Workflow, index: int) -> tuple[str, ...]:
         if index == 0
         else step_key(workflow, steps[index - 1], StepOutcome.DONE)
     )
-    abort = abort_key(workflow, steps[index])
+    own: tuple[str, ...] = (abort_key(workflow, steps[index]),)
+    if steps[index].wait is not None:
+        own = (*own, answered_key(workflow, steps[index]))
     if index + 1 == len(steps):
-        return (to_do, abort)
+        return (to_do, *own)
     following = steps[index + 1]
     return (
         to_do,
         step_key(workflow, following, StepOutcome.FAILED),
         step_key(workflow, following, StepOutcome.COMPENSATED),
-        abort,
+        *own,
     )
 
 
@@ -79,6 +87,8 @@ def internal_catalog(workflow: Workflow) -> MessageCatalog:
         for outcome in StepOutcome:
             catalog.add(StepEvent, step_key(workflow, step, outcome))
         catalog.add(StepEvent, abort_key(workflow, step))
+        if step.wait is not None:
+            catalog.add(StepEvent, answered_key(workflow, step))
     return catalog
 
 

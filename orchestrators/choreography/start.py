@@ -40,7 +40,13 @@ async def start(process: DomainProcess) -> None:
     process.consume(inbox, MessageCatalog(consumes), relay, labels, Hop.EVENT, handler_records=True)
     claims = JournalClaims(process.state.journal.database, owner=sweeper_id())
     sweeper = JournalSweeper(
-        name, process.domain.workflows, claims, internal, metrics, grace=process.options.sweep_grace
+        name,
+        process.domain.workflows,
+        claims,
+        internal,
+        metrics,
+        grace=process.options.sweep_grace,
+        wait_timeout=process.options.wait_timeout,
     )
     process.sweep(sweeper.sweep)
     outboxes: dict[str, OutboxRelay] = {}  # one per service: outcomes come from its workers
@@ -64,6 +70,7 @@ async def start(process: DomainProcess) -> None:
                 journal=process.state.journal,
                 metrics=metrics,
                 step_timeout=process.options.step_timeout,
+                wait_timeout=process.options.wait_timeout,
             )
             queue = await process.topology.step(
                 channel, name, step_queue(name, workflow, step), step_bindings(workflow, index)

@@ -4,6 +4,9 @@ A step that times out may have happened, so its own service compensates it befor
 failure back. Each handler publishes (with confirms) before it acks, and ids of internal events
 and outcomes derive from the trigger, so a redelivery repeats nothing that others can't see
 through: the services are idempotent per order, and the outcome keeps its id.
+
+A step that waits (``WaitFor``) acks after its command and goes on when its ``answered`` comes
+(``orchestrators.choreography.waiting``).
 """
 
 from __future__ import annotations
@@ -24,16 +27,20 @@ from messaging.errors import InvalidMessage, RejectReason
 from messaging.metrics import Metrics, SweepMetrics
 from messaging.publisher import Publisher
 from messaging.rpc import Refused
+from orchestrators.choreography.attempts import attempt as try_step
 from orchestrators.choreography.events import (
     StepEvent,
     StepOutcome,
     abort_key,
+    answered_key,
     step_bindings,
     step_key,
     step_message_id,
 )
+from orchestrators.choreography.waiting import StepWait
 from orchestrators.domain import CommandHandler
 from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.journal_waits import JournalWaits
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.workflow import Pattern, Workflow
 
@@ -57,6 +64,7 @@ class StepWorker:
         journal: ChoreographyLog,
         metrics: Metrics,
         step_timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> None:
         self.domain = domain
         self.workflow = workflow
@@ -68,6 +76,8 @@ class StepWorker:
         self.journal = journal
         self.metrics = metrics
         self.timeout = step_timeout or self.step.timeout
+        self.wait = StepWait(workflow, index, JournalWaits(journal.database), wait_timeout)
+        self.answered = answered_key(workflow, self.step)
         self.to_do = step_bindings(workflow, index)[0]
         self.abort = abort_key(workflow, self.step)
         self.sweeps = SweepMetrics(metrics, domain, Pattern.CHOREOGRAPHY.value)
@@ -78,6 +88,8 @@ class StepWorker:
         if delivery.envelope.type == self.abort:
             reason = str(event.context.get("reason", "aborted by the sweeper"))
             await self._fail_uncertain(event, delivery, reason)
+        elif delivery.envelope.type == self.answered:
+            await self._answered(event, delivery)
         elif delivery.envelope.type != self.to_do:
             await self._undo(event, delivery)
         elif self._past_deadline(event):
@@ -89,7 +101,8 @@ class StepWorker:
             await self._do(event, delivery)
 
     def _past_deadline(self, event: StepEvent) -> bool:
-        late = time.time() > event.started_at + self.workflow.deadline
+        deadline = event.started_at + self.workflow.deadline
+        late = time.time() > deadline + self.wait.waited_before(event.context)
         return late and not self.workflow.must_complete
 
     async def _do(self, event: StepEvent, delivery: Delivery) -> None:
@@ -107,7 +120,9 @@ class StepWorker:
             return
         try:
             with tracing.step(self.workflow.name, self.step.name, delivery.envelope):
-                reply = await self._try(command)
+                reply = await try_step(
+                    lambda: self._run(command), self.workflow, self.step, self.timeout
+                )
         except Refused as refusal:
             failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
             await self._pass_back(
@@ -125,6 +140,19 @@ class StepWorker:
             await self._fail_uncertain(event, delivery, str(fault))
             return
         done = {**context, **reply}
+        if not await self.wait.begin(event, delivery, done):
+            await self._done(event, delivery, done)
+
+    async def _answered(self, event: StepEvent, delivery: Delivery) -> None:
+        """The awaited event came (its fields are in the context), or a timer fired: the step
+        is done, or fails (and is undone, as its command happened) when the answer refuses it."""
+        refused = self.wait.refusal(event.context)
+        if refused is not None:
+            await self._fail_uncertain(event, delivery, refused)
+        else:
+            await self._done(event, delivery, event.context)
+
+    async def _done(self, event: StepEvent, delivery: Delivery, done: dict[str, Any]) -> None:
         if self.index + 1 < len(self.workflow.steps):
             await self._emit(event, delivery.envelope, done, StepOutcome.DONE)
             await self._record(event, StepOutcome.DONE, None, handled=delivery)
@@ -142,29 +170,6 @@ class StepWorker:
         await self._pass_back(
             event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
         )
-
-    async def _try(self, command: Command) -> dict[str, Any]:
-        """Run the step, again while its tries last: ``attempts`` when it does not finish in
-        time, ``faults.attempts`` when its service raises (a ``Refused`` is not tried again)."""
-        no_answers = faults = 0
-        while True:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return await self._run(command)
-            except Refused:
-                raise
-            except TimeoutError:
-                no_answers += 1
-                if no_answers >= self.workflow.attempts(self.step):
-                    raise
-                wait = 0.1 * 2**no_answers
-            except Exception:
-                faults += 1
-                if faults >= self.step.faults.attempts:
-                    raise
-                wait = self.step.faults.delay(faults)
-            log.warning("%s: trying again in %.1fs", self.step.name, wait)
-            await asyncio.sleep(wait)
 
     async def _undo(self, event: StepEvent, delivery: Delivery) -> None:
         await self._compensate(event.context, delivery.envelope)

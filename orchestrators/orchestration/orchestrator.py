@@ -5,6 +5,10 @@ for the reply, saves the flow, and moves on. When a step fails or times out it s
 compensations of the steps done (and of the timed-out one, whose effect is unknown) in reverse
 order, then publishes the failure outcome. The trigger is acked only when the flow has ended, so
 a crash anywhere makes the broker redeliver it, and the saga state says where to go on from.
+
+A step that waits (``WaitFor``) ends the handler: the flow is saved ``waiting`` and its trigger
+acked; the awaited event resumes it, or the sweeper ends the wait (``waits``).
+
 Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
 
 The saga state is also the inbox's dedupe for triggers: a repeated trigger finds its flow
@@ -18,7 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,16 +31,11 @@ from messaging import tracing
 from messaging.consumer import Delivery
 from messaging.contracts import Event
 from messaging.envelope import Envelope
-from messaging.errors import (
-    AlreadyHandled,
-    InvalidMessage,
-    RejectReason,
-    RemoteFailure,
-    RpcTimeout,
-)
+from messaging.errors import AlreadyHandled, InvalidMessage, RejectReason, RemoteFailure, RpcTimeout
 from messaging.metrics import Metrics, SweepMetrics
 from messaging.rpc import RpcClient
 from messaging.topology import rpc_queue
+from orchestrators.orchestration.waits import Answers
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.state.saga import Flow, FlowStatus, SagaStore
 from orchestrators.workflow import Pattern, Step, Workflow, initial_context
@@ -78,9 +77,11 @@ class Orchestrator:
         metrics: Metrics,
         *,
         step_timeout: float | None = None,
+        wait_timeout: float | None = None,
     ) -> None:
         self.domain = domain
         self.step_timeout = step_timeout
+        self.wait_timeout = wait_timeout
         self.rpc = rpc
         self.relay = relay
         self.store = store
@@ -93,8 +94,12 @@ class Orchestrator:
         for workflow in workflows:
             for trigger_type in workflow.trigger_types:
                 self.workflows.setdefault(trigger_type, []).append(workflow)
+        self.answers = Answers(self, workflows)
 
     async def __call__(self, delivery: Delivery) -> None:
+        if delivery.envelope.type in self.answers.awaited:
+            await self.answers(delivery)
+            return
         workflows = self.workflows.get(delivery.envelope.type, ())
         ended_before = 0
         for workflow in workflows:
@@ -108,11 +113,19 @@ class Orchestrator:
     async def run(self, workflow: Workflow, delivery: Delivery) -> Flow:
         """Run (or resume) the flow of ``workflow`` that ``delivery`` triggers, to its end;
         ``AlreadyHandled`` when that flow had ended before (a repeated trigger)."""
-        key = (workflow.name, delivery.envelope.message_id)
+        return await self.once(
+            workflow, delivery.envelope.message_id, self._run(workflow, delivery)
+        )
+
+    async def once(self, workflow: Workflow, trigger_id: str, drive: Awaitable[Flow]) -> Flow:
+        """Run ``drive`` unless the same flow is driven here already: then wait for that."""
+        key = (workflow.name, trigger_id)
         running = self._running.get(key)
         if running is not None:
+            if asyncio.iscoroutine(drive):
+                drive.close()
             return await asyncio.shield(running)
-        run = asyncio.ensure_future(self._run(workflow, delivery))
+        run = asyncio.ensure_future(drive)
         self._running[key] = run
         run.add_done_callback(lambda _: self._running.pop(key, None))
         return await run
@@ -134,6 +147,8 @@ class Orchestrator:
             raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} has ended")
         if flow.held_elsewhere(time.time()):
             raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} is the sweeper's")
+        if flow.status is FlowStatus.WAITING:  # its trigger was recorded when it began to wait
+            raise AlreadyHandled(f"{workflow.name} of {envelope.message_id} waits")
         return await self.drive(workflow, flow, envelope, handled=delivery)
 
     async def drive(
@@ -147,13 +162,17 @@ class Orchestrator:
         in_flight = self.metrics.flows_in_flight.labels(self.domain, workflow.name, self.pattern)
         in_flight.inc()
         try:
-            flow = await self._steps(workflow, flow, cause)
+            flow = await self._steps(workflow, flow, cause, handled)
+            if flow.status is FlowStatus.WAITING:
+                return flow
             flow = await self._compensations(workflow, flow, cause)
             return await self._outcome(workflow, flow, cause, handled)
         finally:
             in_flight.dec()
 
-    async def _steps(self, workflow: Workflow, flow: Flow, cause: Envelope) -> Flow:
+    async def _steps(
+        self, workflow: Workflow, flow: Flow, cause: Envelope, handled: Delivery | None
+    ) -> Flow:
         while flow.status is FlowStatus.RUNNING and flow.next_step < len(workflow.steps):
             step = workflow.steps[flow.next_step]
             if flow.past_deadline(time.time()) and not workflow.must_complete:
@@ -177,6 +196,11 @@ class Orchestrator:
                     raise InvalidMessage(RejectReason.SCHEMA_VIOLATION, str(invalid)) from None
                 flow = flow.step_failed(step.name, f"no valid {step.command.__name__}: {invalid}")
             else:
+                wait = step.wait
+                if wait is not None and wait.when({**flow.context, **result}):
+                    until = time.time() + (self.wait_timeout or wait.timeout)
+                    # Saved with the inbox record of what it handled: that is acked now.
+                    return await self.store.save(flow.waiting(result, until), handled=handled)
                 flow = flow.step_done(step.name, result)
             flow = await self.store.save(flow)
         return flow

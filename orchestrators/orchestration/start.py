@@ -44,6 +44,7 @@ async def _start_orchestrator(process: DomainProcess) -> None:
         process.state.store,
         process.metrics,
         step_timeout=process.options.step_timeout,
+        wait_timeout=process.options.wait_timeout,
     )
     claims = SagaClaims(process.state.store.database, owner=sweeper_id())
     sweeper = SagaSweeper(

@@ -9,6 +9,8 @@ flows that are:
 - past their workflow's deadline: the step in progress fails (compensated too, as its effect is
   unknown), the steps done are compensated and the failure outcome is published through the
   outbox; a workflow with no failed outcome (it must complete) is marked for an operator;
+- waiting past the end of their wait (``WaitFor.timeout``): a timer's step is done and the flow
+  driven on; a step that waited for an event fails, and the flow is compensated;
 - compensating with no progress for a while: the compensations are tried again, then the
   failure outcome published;
 - handed to the sweep by an operator (``SagaClaims.resume``/``abort``): driven on, or ended.
@@ -32,6 +34,7 @@ from orchestrators.orchestration.orchestrator import (
     Orchestrator,
     fail_in_progress,
 )
+from orchestrators.orchestration.waits import woken
 from orchestrators.state.saga import Flow, FlowStatus
 from orchestrators.state.saga_claims import ABORTED, RESUMED, SagaClaims
 from orchestrators.workflow import Workflow
@@ -80,6 +83,15 @@ class SagaSweeper:
 
     async def _end(self, workflow: Workflow, marker: str | None, flow: Flow, now: float) -> str:
         """Drive a claimed flow to its end, or mark it for an operator; says which."""
+        if flow.status is FlowStatus.WAITING:
+            if marker == RESUMED or not flow.past_deadline(now):
+                return "resumed"  # an operator's resume of a wait: it waits on, till its time
+            if marker != ABORTED:
+                flow = await self.orchestrator.store.save(
+                    woken(workflow, flow, self.orchestrator.wait_timeout)
+                )
+                await self.orchestrator.drive(workflow, flow, trigger_of(flow, workflow))
+                return "woken"
         overdue = flow.status is FlowStatus.RUNNING and flow.past_deadline(now)
         if marker == ABORTED or (overdue and marker != RESUMED):
             if marker != ABORTED:

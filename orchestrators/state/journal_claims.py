@@ -20,6 +20,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from orchestrators.state.database import Database
 from orchestrators.state.journal import FLOW_END, choreography_flows, choreography_steps
+from orchestrators.state.journal_waits import waiting_past
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,12 @@ class JournalClaims:
 
     async def overdue(self, now: float, *, grace: float, limit: int = 100) -> list[OpenFlow]:
         """Flows with no end record, nobody's claim and no operator's mark, past their deadline
-        by ``grace`` (the steps in progress end them themselves meanwhile)."""
+        by ``grace`` (the steps in progress end them themselves meanwhile), or waiting past the
+        end of their wait."""
         f = choreography_flows.c
         query = (
             select(choreography_flows)
-            .where(f.deadline < now - grace, f.operator_reason.is_(None))
+            .where(or_(f.deadline < now - grace, waiting_past(now)), f.operator_reason.is_(None))
             .where(or_(f.claimed_until.is_(None), f.claimed_until < now))
             .where(~exists().where(_end_of(f.workflow, f.trigger_id)))
             .order_by(f.deadline)
@@ -93,7 +95,7 @@ class JournalClaims:
             update(choreography_flows)
             .where(f.workflow == flow.workflow, f.trigger_id == flow.trigger_id)
             .where(or_(f.claimed_until.is_(None), f.claimed_until < now))
-            .where(f.operator_reason.is_(None))
+            .where(f.operator_reason.is_(None), f.deadline < now)  # due still: not answered since
             .values(claimed_by=self.owner, claimed_until=now + self.lease, sweeps=f.sweeps + 1)
         )
         async with self.database.begin() as connection:

@@ -81,12 +81,17 @@ _SAVE = (
 
 class FlowStatus(StrEnum):
     RUNNING = "running"
+    WAITING = "waiting"  # for an event or a timer; its ``deadline`` is when the wait ends
     COMPENSATING = "compensating"
     COMPLETED = "completed"
     FAILED = "failed"
 
 
-UNFINISHED = (FlowStatus.RUNNING.value, FlowStatus.COMPENSATING.value)
+UNFINISHED = (
+    FlowStatus.RUNNING.value,
+    FlowStatus.WAITING.value,
+    FlowStatus.COMPENSATING.value,
+)
 
 
 class FlowTakenOver(AlreadyHandled):
@@ -139,6 +144,17 @@ class Flow:
             completed_steps=(*self.completed_steps, step),
             next_step=self.next_step + 1,
         )
+
+    def waiting(self, result: dict[str, Any], until: float) -> Flow:
+        """The step in progress is done but waits (module ``orchestrators.workflow``); the
+        sweeper ends the wait at ``until``."""
+        return replace(
+            self, status=FlowStatus.WAITING, context={**self.context, **result}, deadline=until
+        )
+
+    def answered(self, step: str, answer: dict[str, Any], deadline: float) -> Flow:
+        """The awaited event (or the timer) came: the step is done, the flow runs on."""
+        return replace(self, status=FlowStatus.RUNNING, deadline=deadline).step_done(step, answer)
 
     def step_failed(self, step: str, reason: str, *, uncertain: bool = False) -> Flow:
         return replace(

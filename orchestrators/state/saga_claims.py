@@ -52,12 +52,14 @@ class SagaClaims:
         self, now: float, *, grace: float, stale_after: float, limit: int = 100
     ) -> list[Flow]:
         """Unfinished flows nobody holds that are past their deadline (by ``grace``, so that
-        an orchestrator still on them ends them itself), compensating with no save for
+        an orchestrator still on them ends them itself), waiting past the end of their wait,
+        compensating with no save for
         ``stale_after`` seconds (a compensation that failed, its trigger dead-lettered), or
         left for the sweep by an operator."""
         c = saga_flows.c
         due = or_(
             c.deadline < now - grace,
+            (c.status == FlowStatus.WAITING.value) & (c.deadline < now),  # its wait is over
             (c.status == FlowStatus.COMPENSATING.value) & (c.updated_at < now - stale_after),
             c.claimed_by.in_((RESUMED, ABORTED)),
         )

@@ -1,4 +1,4 @@
-"""The whole system as processes: 50 orders over every path, checked from the outside.
+"""The whole system as processes: 56 orders over every path, checked from the outside.
 
 Each domain runs as its own ``interplay run <domain>`` process on a fresh vhost with its own
 SQLite database. The test places orders like a storefront, taps every event on the exchange, and
@@ -19,6 +19,9 @@ import pytest
 from domains.inventory.services import CATALOGUE
 from domains.orders.events import OrderPlaced
 from tests.flows import (
+    CHALLENGE_APPROVED,
+    CHALLENGE_DECLINED,
+    CHALLENGE_UNANSWERED,
     DECLINED,
     EXPECTED_EVENTS,
     HAPPY,
@@ -26,6 +29,7 @@ from tests.flows import (
     TIMEOUT,
     UNREACHABLE,
     EventTap,
+    challenge_answer,
     order,
 )
 from tests.processes import DomainProcess, system_env
@@ -35,7 +39,11 @@ pytestmark = pytest.mark.e2e
 
 DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
 ON_UVLOOP = ("orders", "payments", "notifications")
-MIX = {HAPPY: 30, DECLINED: 5, OUT_OF_STOCK: 5, UNREACHABLE: 5, TIMEOUT: 5}
+MIX = {HAPPY: 30, DECLINED: 5, OUT_OF_STOCK: 5, UNREACHABLE: 5, TIMEOUT: 5} | dict.fromkeys(
+    (CHALLENGE_APPROVED, CHALLENGE_DECLINED, CHALLENGE_UNANSWERED), 2
+)
+COMPLETING = (HAPPY, CHALLENGE_APPROVED)
+FROM_OUTSIDE = ("orders.order.placed", "payments.challenge.completed")  # the storefront's
 
 RunningSystem = tuple[str, Path, dict[str, DomainProcess]]
 PlacedOrders = dict[str, tuple[str, OrderPlaced]]  # correlation id -> (path, order)
@@ -45,7 +53,13 @@ PlacedOrders = dict[str, tuple[str, OrderPlaced]]  # correlation id -> (path, or
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     data = tmp_path_factory.mktemp("e2e")
     with fresh_vhost("interplay-e2e") as amqp_url:
-        env = system_env(amqp_url, data, INTERPLAY_STEP_TIMEOUT="2")
+        env = system_env(
+            amqp_url,
+            data,
+            INTERPLAY_STEP_TIMEOUT="2",
+            INTERPLAY_WAIT_TIMEOUT="5",
+            INTERPLAY_SWEEP_EVERY="1",
+        )
         processes = {
             name: DomainProcess(name, {**env, **_loop(name)}, data / f"{name}.log")
             for name in DOMAINS
@@ -75,7 +89,10 @@ async def placed(system: RunningSystem) -> AsyncIterator[tuple[EventTap, PlacedO
     for path, count in MIX.items():
         for number in range(count):
             placed_order = order(path, number)
-            orders[await tap.place(placed_order)] = (path, placed_order)
+            correlation_id = await tap.place(placed_order)
+            orders[correlation_id] = (path, placed_order)
+            answer = challenge_answer(path, placed_order)
+            tap.answer(correlation_id, answer, "inventory.stock.reserved")
     await tap.wait_for({c: EXPECTED_EVENTS[path] for c, (path, _) in orders.items()}, 90)
     yield tap, orders
     await tap.close()
@@ -90,7 +107,7 @@ async def test_every_flow_produces_exactly_its_events_in_causal_order(placed) ->
         assert len(by_id) == len(seen), "every message has its own id"
         for s in seen:
             assert s.envelope.correlation_id == correlation_id
-            if s.envelope.type == "orders.order.placed":
+            if s.envelope.type in FROM_OUTSIDE:
                 assert s.envelope.causation_id is None
                 continue
             cause = by_id.get(s.envelope.causation_id or "")
@@ -105,7 +122,8 @@ async def test_each_order_ends_completed_or_cancelled_with_its_reason(placed, sy
     with sqlite3.connect(data / "orders.sqlite3") as db:
         states = dict(db.execute("SELECT order_id, status FROM orders").fetchall())
     for path, placed_order in orders.values():
-        assert states[placed_order.order_id] == ("completed" if path == HAPPY else "cancelled")
+        expected = "completed" if path in COMPLETING else "cancelled"
+        assert states[placed_order.order_id] == expected
 
 
 async def test_stock_and_money_are_exact_after_every_path(placed, system) -> None:  # type: ignore[no-untyped-def]
@@ -115,10 +133,10 @@ async def test_stock_and_money_are_exact_after_every_path(placed, system) -> Non
     captured = refunded = 0
     for path, placed_order in orders.values():
         amount = sum(line.quantity * line.unit_price_cents for line in placed_order.items)
-        if path == HAPPY:
+        if path in COMPLETING:
             for line in placed_order.items:
                 shipped[line.sku] += line.quantity
-        if path in (HAPPY, UNREACHABLE):
+        if path in (*COMPLETING, UNREACHABLE):
             captured += amount
         if path == UNREACHABLE:
             refunded += amount
@@ -143,7 +161,14 @@ async def test_stock_and_money_are_exact_after_every_path(placed, system) -> Non
     assert moved.get("refunded", 0) == refunded
     assert double == []
     for path, placed_order in orders.values():
-        expected = {HAPPY: "captured", UNREACHABLE: "refunded", TIMEOUT: "voided"}.get(path)
+        expected = {
+            HAPPY: "captured",
+            UNREACHABLE: "refunded",
+            TIMEOUT: "voided",
+            CHALLENGE_APPROVED: "captured",
+            CHALLENGE_DECLINED: "voided",
+            CHALLENGE_UNANSWERED: "voided",
+        }.get(path)
         assert statuses.get(placed_order.order_id) == expected, path
 
 
@@ -180,7 +205,12 @@ async def test_every_process_shows_the_hops_it_made(placed, system) -> None:  # 
         assert re.search(rf'interplay_hop_latency_seconds_bucket{{.*domain="{name}"', metrics)
     payments = processes["payments"].metrics()
     compensations = "interplay_compensations_total"
-    assert _value(payments, compensations, workflow="take_payment", step="authorise") == timeouts
+    # The authorisation is voided after a capture timed out, and after a challenge that failed.
+    challenges_failed = sum(
+        1 for path, _ in orders.values() if path in (CHALLENGE_DECLINED, CHALLENGE_UNANSWERED)
+    )
+    voided = _value(payments, compensations, workflow="take_payment", step="authorise")
+    assert voided == timeouts + challenges_failed
     assert _value(payments, "interplay_rpc_round_trip_seconds_count", outcome="timeout") == timeouts
 
 

@@ -5,6 +5,9 @@ Used by the CI-sized tests in this folder and, with bigger numbers, by hand:
 With a broker restart the run has a RabbitMQ node of its own (``tests.rabbitmq_node``), restarted
 once among the kills. With ``--cluster`` it runs on a three-node cluster of its own behind HAProxy
 (``tests.rabbitmq_cluster``), and one node is killed with SIGKILL and started again instead.
+With ``--challenges`` a third of the orders have a card that asks for a challenge: half of them
+are answered by the run (approved or declined), half are left to time out (``WAIT`` seconds), so
+that kills land while flows wait and timers fire after the restarts.
 """
 
 from __future__ import annotations
@@ -27,7 +30,18 @@ from domains.orders.events import OrderPlaced
 from orchestrators import Pattern
 from tests.books import read_books
 from tests.databases import sqlite_url
-from tests.flows import DECLINED, HAPPY, OUT_OF_STOCK, UNREACHABLE, EventTap, order
+from tests.flows import (
+    CHALLENGE_APPROVED,
+    CHALLENGE_DECLINED,
+    CHALLENGE_UNANSWERED,
+    DECLINED,
+    HAPPY,
+    OUT_OF_STOCK,
+    UNREACHABLE,
+    EventTap,
+    challenge_answer,
+    order,
+)
 from tests.processes import DomainProcess, system_env
 from tests.rabbitmq import fresh_vhost, rabbitmqctl
 from tests.rabbitmq_cluster import Cluster, rabbitmq_cluster
@@ -36,6 +50,19 @@ from tests.rabbitmq_node import RabbitNode, rabbitmq_node
 DOMAINS = ("orders", "inventory", "payments", "shipping", "notifications")
 TERMINAL = {"orders.order.completed", "orders.order.cancelled", "orders.order.rejected"}
 MIX = (HAPPY,) * 7 + (DECLINED, OUT_OF_STOCK, UNREACHABLE)
+# A third wait for a challenge: half answered (approved, declined), half left to time out.
+CHALLENGE_MIX = (
+    (HAPPY,) * 5
+    + (DECLINED, OUT_OF_STOCK, UNREACHABLE)
+    + (
+        CHALLENGE_APPROVED,
+        CHALLENGE_UNANSWERED,
+        CHALLENGE_DECLINED,
+        CHALLENGE_UNANSWERED,
+    )
+)
+TO_COMPLETE = (HAPPY, CHALLENGE_APPROVED)  # the paths placed to complete
+WAIT = 8.0  # seconds a payment waits for the answer to its card's challenge in these runs
 MIN_KILLS = 3  # with victims, orders are placed in as many stretches, each awaiting a kill
 
 
@@ -54,6 +81,9 @@ class Figures:
     recovery_seconds: float = 0.0
     pause_seconds: float = 0.0  # the longest time without an event on the tap, after the fault
     rejoin_seconds: float = 0.0  # a killed cluster node: from its start to the cluster whole again
+    waits_timed_out: int = 0  # challenges left unanswered, ended by the timer
+    waits_failed_before: int = 0  # unanswered, but a kill failed an earlier step first
+    wait_overrun_seconds: float = 0.0  # the latest of them: how long after its wait's end
     problems: list[str] = field(default_factory=list)
     flows_by_replica: dict[str, float] = field(default_factory=dict)
 
@@ -70,6 +100,13 @@ class Figures:
             f"duplicated={self.duplicated_effects} completed={self.completed} "
             f"cancelled={self.cancelled} (of which placed to complete: {self.happy_cancelled}) "
             f"seconds={self.seconds:.1f}{broker}"
+            + (
+                f" waits_timed_out={self.waits_timed_out}"
+                f" (failed before waiting: {self.waits_failed_before})"
+                f" latest_by={self.wait_overrun_seconds:.1f}s"
+                if self.waits_timed_out
+                else ""
+            )
         )
 
 
@@ -85,11 +122,14 @@ class KilledSystem:
         replicas: int = 1,
         pattern: Pattern = Pattern.ORCHESTRATION,
         database_url: str | None = None,
+        wait: float = WAIT,
     ) -> None:
         env = system_env(
             amqp_url,
             data_dir,
             INTERPLAY_STEP_TIMEOUT="5",
+            INTERPLAY_WAIT_TIMEOUT=str(wait),
+            INTERPLAY_SWEEP_EVERY="1",
             INTERPLAY_PATTERN=pattern.value,
             INTERPLAY_DATABASE_URL=database_url or sqlite_url(data_dir),
             INTERPLAY_DATABASE_POOL_SIZE="3",  # 10 processes and more on one PostgreSQL
@@ -217,12 +257,14 @@ async def run(
     pattern: Pattern = Pattern.ORCHESTRATION,
     database_url: str | None = None,
     cluster: bool = False,
+    challenges: bool = False,
 ) -> Figures:
     """Place ``orders`` while killing processes of ``roles``, every domain in ``pattern``;
     ``replicas`` orchestrators (services processes, choreographed) each; with
     ``broker_restart``, on a node of the run's own, restarted once among the kills; with
     ``cluster``, on a three-node cluster behind HAProxy, one node of which is killed once (after
-    a third of the orders when no process is a victim)."""
+    a third of the orders when no process is a victim); with ``challenges``, a third of the
+    orders wait for a challenge (``CHALLENGE_MIX``)."""
     figures = Figures(orders=orders)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -257,9 +299,12 @@ async def run(
                     killer = asyncio.create_task(
                         system.kill_randomly(roles, stop, figures, seed, broker)
                     )
-                path = MIX[number % len(MIX)]
+                mix = CHALLENGE_MIX if challenges else MIX
+                path = mix[number % len(mix)]
                 placed_order = order(path, number)
                 correlation_id = await tap.place_until_taken(placed_order)
+                answer = challenge_answer(path, placed_order)
+                tap.answer(correlation_id, answer, "inventory.stock.reserved")
                 placed[correlation_id] = placed_order
                 paths[correlation_id] = path
                 await asyncio.sleep(0.02)  # ~50 orders/s, steady
@@ -395,8 +440,10 @@ def _audit(
                 shipped[line.sku] += line.quantity
         else:
             figures.cancelled += 1
-            if paths[correlation_id] == HAPPY:
+            if paths[correlation_id] in TO_COMPLETE:
                 figures.happy_cancelled += 1
+        if paths[correlation_id] == CHALLENGE_UNANSWERED:
+            _audit_wait(figures, tap, correlation_id, placed_order.order_id, status)
     figures.duplicated_effects = books.repeated_movements
     for sku, initial in CATALOGUE.items():
         if books.stock[sku] != (initial - shipped[sku], 0):
@@ -408,6 +455,27 @@ def _audit(
         figures.problems.append(f"money kept {kept} cents, completed orders cost {charged}")
 
 
+def _audit_wait(
+    figures: Figures, tap: EventTap, correlation_id: str, order_id: str, status: str | None
+) -> None:
+    """An unanswered challenge: its order cancelled by the timer, and how late it fired (from
+    the authorisation's wait, which begins just after the stock is reserved); or cancelled
+    before it waited, when a kill made an earlier step time out."""
+    seen = {s.envelope.type: s for s in tap.flows[correlation_id]}
+    reserved, failed = seen.get("inventory.stock.reserved"), seen.get("payments.payment.failed")
+    if status != "cancelled":
+        figures.problems.append(f"{order_id}: left unanswered, yet {status}")
+        return
+    reason = str(failed.body.get("reason")) if failed is not None else ""
+    timed_out = "payments.challenge.completed within" in reason
+    if reserved is None or failed is None or not timed_out:
+        figures.waits_failed_before += 1
+        return
+    figures.waits_timed_out += 1
+    waited = failed.envelope.time.timestamp() - reserved.envelope.time.timestamp()
+    figures.wait_overrun_seconds = max(figures.wait_overrun_seconds, waited - WAIT)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=1000)
@@ -417,6 +485,9 @@ def main() -> None:
     parser.add_argument("--pattern", choices=[p.value for p in Pattern], default="orchestration")
     parser.add_argument(
         "--cluster", action="store_true", help="on a three-node cluster; kill one node once"
+    )
+    parser.add_argument(
+        "--challenges", action="store_true", help="a third of the orders wait for a challenge"
     )
     arguments = parser.parse_args()
     import tempfile
@@ -433,6 +504,7 @@ def main() -> None:
                     broker_restart=arguments.broker_restart,
                     pattern=Pattern(arguments.pattern),
                     cluster=arguments.cluster,
+                    challenges=arguments.challenges,
                 )
             )
         print(figures.line(), "problems:", figures.problems[:5] or "none")

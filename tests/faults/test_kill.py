@@ -10,7 +10,8 @@ import pytest
 
 from orchestrators import Pattern
 from tests.databases import fresh_databases
-from tests.faults.kill_run import Figures, run
+from tests.faults.kill_run import CHALLENGE_MIX, Figures, run
+from tests.flows import CHALLENGE_UNANSWERED
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +74,24 @@ async def test_choreographed_domains_lose_nothing_when_their_processes_are_kille
         200, ("services",), tmp_path, seed=3, replicas=2, pattern=Pattern.CHOREOGRAPHY
     )
     assert_nothing_lost(figures, 200)
+
+
+@pytest.mark.parametrize("pattern", [Pattern.ORCHESTRATION, Pattern.CHOREOGRAPHY])
+async def test_flows_waiting_for_a_challenge_lose_nothing_when_processes_are_killed(
+    pattern: Pattern, tmp_path: Path
+) -> None:
+    """A third of the orders wait for a challenge, half of them answered, half left to time
+    out; processes are killed while they wait, and the timers fire after the restarts."""
+    orchestrated = pattern is Pattern.ORCHESTRATION
+    victims = ("orchestrator", "services") if orchestrated else ("services",)
+    replicas = 1 if orchestrated else 2
+    figures = await run(
+        200, victims, tmp_path, seed=13, replicas=replicas, pattern=pattern, challenges=True
+    )
+    assert_nothing_lost(figures, 200)
+    unanswered = sum(
+        CHALLENGE_MIX[n % len(CHALLENGE_MIX)] == CHALLENGE_UNANSWERED for n in range(200)
+    )
+    assert figures.waits_timed_out + figures.waits_failed_before == unanswered
+    assert figures.waits_timed_out >= unanswered // 2  # most waited, and were timed out
+    assert figures.wait_overrun_seconds < 10  # the timer fired on time, kills and all

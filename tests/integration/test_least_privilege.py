@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from domains.orders.events import OrderPlaced
+from domains.payments.events import ChallengeCompleted, ChallengeOutcome
 from domains.registry import DOMAINS
 from interplay.bootstrap import bootstrap
 from interplay.broker.definitions import ADMIN, OPERATOR, STOREFRONT, password_variable
@@ -220,6 +221,20 @@ async def test_the_storefront_places_orders_but_cannot_forge_domain_events(users
         forged = Envelope.new_flow("payments.payment.captured", STOREFRONT)
         with pytest.raises(PublishFailed, match="ACCESS_REFUSED"):
             await publisher.publish_raw(b"{}", forged)
+
+
+async def test_the_customers_answer_comes_from_the_storefront_and_no_other_domain(
+    users: Users,
+) -> None:
+    """``payments.challenge.completed`` is consumed by payments and published by no domain: the
+    storefront may publish it (the customer answers there), another domain may not."""
+    answer = ChallengeCompleted(order_id="ord-least-1", outcome=ChallengeOutcome.APPROVED)
+    metrics = Metrics(CollectorRegistry())
+    async with events_publisher(users.url(STOREFRONT), STOREFRONT, metrics) as publisher:
+        await publisher.publish(answer, Envelope.new_flow(answer.message_type, STOREFRONT))
+    async with events_publisher(users.url("orders"), "orders", metrics) as publisher:
+        with pytest.raises(PublishFailed, match="ACCESS_REFUSED"):
+            await publisher.publish(answer, Envelope.new_flow(answer.message_type, "orders"))
 
 
 @asynccontextmanager

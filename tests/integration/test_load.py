@@ -20,7 +20,7 @@ from interplay.settings import Settings
 from interplay.supervisor import System
 from tests.rabbitmq import fresh_vhost
 
-MIX = "happy=70,declined=10,out_of_stock=10,undeliverable=10"
+MIX = "happy=60,declined=10,out_of_stock=10,undeliverable=10,3ds_approved=5,3ds_declined=5"
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,18 @@ def test_every_order_of_the_run_is_placed_and_ends(report: LoadReport) -> None:
 
 def test_the_mix_is_kept_and_each_path_ends_as_it_should(report: LoadReport) -> None:
     assert {path: counts["placed"] for path, counts in report.by_path.items()} == {
-        "happy": 28,
+        "happy": 24,
         "declined": 4,
         "out_of_stock": 4,
         "unreachable": 4,
+        "3ds_approved": 2,
+        "3ds_declined": 2,
     }
-    assert report.by_path["happy"].get("completed") == 28
+    assert report.by_path["happy"].get("completed") == 24
+    assert report.by_path["3ds_approved"].get("completed") == 2
     for path in ("declined", "out_of_stock", "unreachable"):
         assert report.by_path[path].get("cancelled") == 4, path
+    assert report.by_path["3ds_declined"].get("cancelled") == 2
 
 
 def test_the_rate_holds(report: LoadReport) -> None:
@@ -82,7 +86,7 @@ def test_the_report_has_the_latency_percentiles_by_outcome(report: LoadReport) -
     assert set(figures) == {"completed", "cancelled"}
     for outcome in figures.values():
         assert 0 < outcome["p50"] <= outcome["p95"] <= outcome["p99"] <= outcome["max"] < 30
-    assert figures["completed"]["count"] == 28
+    assert figures["completed"]["count"] == 26  # happy and 3ds_approved
 
 
 async def test_the_command_writes_its_figures_as_json(

@@ -1,8 +1,9 @@
 """The pattern is pluggable: every reference flow gives the same outcome events and the same
 final books whether each domain is orchestrated or choreographed (design §4), and so do the
 faults of a service: a flaky capture (raises twice, then succeeds) completes with the money
-moved once, a broken one (always raises) cancels the order and compensates. Each assignment
-runs on SQLite and on PostgreSQL."""
+moved once, a broken one (always raises) cancels the order and compensates; a card that asks
+for a challenge waits for the customer's answer, and ends on it (approved, declined) or on the
+wait's timeout. Each assignment runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from orchestrators import Pattern
 from tests.books import Books, read_books
 from tests.databases import sqlite_url
 from tests.faulty_services import BROKEN, FLAKY, faulty_order, with_faulty_gateway
-from tests.flows import DECLINED, EXPECTED_EVENTS, HAPPY, EventTap, order
+from tests.flows import DECLINED, EXPECTED_EVENTS, HAPPY, EventTap, challenge_answer, order
 from tests.inprocess import running_system
 from tests.rabbitmq import fresh_vhost
 
@@ -39,6 +40,7 @@ ASSIGNMENTS = {
     },
 }
 ORDERS_PER_PATH = 2
+WAIT = 5.0  # seconds a payment waits for the answer: longer than an early answer's retries
 PATHS = {**EXPECTED_EVENTS, FLAKY: EXPECTED_EVENTS[HAPPY], BROKEN: EXPECTED_EVENTS[DECLINED]}
 
 
@@ -54,7 +56,13 @@ async def run_reference_flows(
     database_url = database_url or sqlite_url(data_dir)
     with fresh_vhost("interplay-differential") as amqp_url:
         async with running_system(
-            amqp_url, data_dir, patterns, prepare=with_faulty_gateway, database_url=database_url
+            amqp_url,
+            data_dir,
+            patterns,
+            prepare=with_faulty_gateway,
+            database_url=database_url,
+            wait_timeout=WAIT,
+            sweep_every=0.5,
         ):
             tap = EventTap(amqp_url)
             await tap.start()
@@ -63,6 +71,8 @@ async def run_reference_flows(
                 for number in range(ORDERS_PER_PATH):
                     placing = placed_order(path, number)
                     correlation_id = await tap.place(placing)
+                    answer = challenge_answer(path, placing)
+                    tap.answer(correlation_id, answer, "inventory.stock.reserved")
                     placed[correlation_id] = (path, placing.order_id)
             await tap.wait_for({c: PATHS[p] for c, (p, _) in placed.items()}, 30)
             await tap.close()

@@ -23,6 +23,7 @@ from domains.inventory.events import StockReservation
 from domains.notifications.events import NotificationSent
 from domains.orders.events import OrderClosed, OrderLine, OrderPlaced, OrderRegistered
 from domains.payments.events import (
+    ChallengeCompleted,
     PaymentAuthorised,
     PaymentCaptureRecorded,
     RefundRecorded,
@@ -221,6 +222,7 @@ def test_every_step_can_fail_and_be_compensated(
 def test_every_event_a_domain_reacts_to_is_published_by_another() -> None:
     publishers = {event: d.name for d in DOMAINS.values() for event in d.publishes}
     publishers[OrderPlaced] = "storefront"
+    publishers[ChallengeCompleted] = "storefront"  # the customer's answer to the card's challenge
 
     for domain in DOMAINS.values():
         for trigger in domain.consumes:
