@@ -34,6 +34,7 @@ from tests.flows import EventTap
 NODES = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
 RECOVERY_BOUND = 180.0  # seconds a fault may take to heal on a busy 2-core machine
 CUT_OFF_SECONDS = 30.0
+PAUSED = "Cluster minority/secondary status detected"  # pause_minority at work, in a node's log
 DOWN_SECONDS = 10.0  # a killed node's time down before it is started again
 PSQL = (
     'exec "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/psql" '
@@ -146,11 +147,13 @@ def cut_off_node(stack: Stack, report: ClusterFaultReport) -> float:
     node = random.choice(NODES)
     container = stack.container(node)
     network = stack.client.networks.get(f"{stack.project}_default")
-    faulted = time.monotonic()
+    faulted, wall = time.monotonic(), int(time.time())
     network.disconnect(container)
     time.sleep(CUT_OFF_SECONDS)
-    paused = not node_running(stack, node)  # alone, it cannot see a majority: it pauses
     healed = time.monotonic()
+    # Alone, it cannot see a majority: it pauses (asked of its log: a paused node's own
+    # command line may take a minute to answer).
+    paused = PAUSED in container.logs(since=wall).decode(errors="replace")
     network.connect(container, aliases=[node])
     report.healed = wait_node_back(stack, node, healed)
     report.recovered = wait_every_replica_ready(stack, faulted)
