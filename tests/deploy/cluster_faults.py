@@ -4,8 +4,9 @@ Three faults, each its own run of orders placed at a steady rate from the host t
 a RabbitMQ node killed with SIGKILL and started again, a node taken off the stack's network for
 30 s and put back (the others go on; with pause_minority the cut-off node pauses), and domain
 replicas killed at random. The audit is the compose stack's (fault_run.judge): every order
-completed or cancelled, no event, payment movement, notification or stock movement applied twice,
-counted from the events and from each domain's database in the PostgreSQL container.
+completed, cancelled or rejected, no event, payment movement, notification or stock movement
+applied twice, counted from the events and from each domain's database in the PostgreSQL
+container.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The faults are driven with the Docker SDK. Orders are placed and watched from the host through
 the stack's published AMQP port: the tap's queue is durable, so no event is missed across the
 broker restart. What counts is then read from the domains' own SQLite files in their volumes:
-every order completed or cancelled, no payment movement or notification applied twice, stock
-and money as the outcomes say.
+every order completed, cancelled or rejected, no payment movement or notification applied twice,
+stock and money as the outcomes say.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from tests.deploy.compose_stack import Stack
 from tests.deploy.deploy_harness import DOMAINS
 from tests.flows import EventTap
 
-TERMINAL = {"orders.order.completed", "orders.order.cancelled"}
+# How an order ends (domains/orders/events.py): completed, cancelled, or rejected when the orders
+# domain's own first step (registering it) failed or timed out, so that nothing else happened.
+TERMINAL = {"orders.order.completed", "orders.order.cancelled", "orders.order.rejected"}
+ENDED = ("completed", "cancelled", "rejected")
 RECOVERY_BOUND = 120.0
 STOCK = "SELECT sku, on_hand, reserved FROM stock"
 
@@ -210,7 +213,7 @@ def judge(
     for path, placed_order in placed.values():
         status = states.get(placed_order.order_id)
         report.outcomes[f"{path}->{status}"] += 1
-        if status not in ("completed", "cancelled"):
+        if status not in ENDED:
             report.not_terminal.append(f"{placed_order.order_id}: {status}")
     movements = "SELECT order_id, kind FROM payment_movements GROUP BY 1, 2 HAVING COUNT(*) > 1"
     report.doubled += [f"payment {row}" for row in read("payments", movements)]
