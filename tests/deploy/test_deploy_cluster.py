@@ -4,9 +4,10 @@ The tests run in file order on one stack: three RabbitMQ nodes form one cluster 
 every domain runs two replicas on PostgreSQL, Prometheus scrapes every node and replica; then
 orders flow at a steady rate through a node killed with SIGKILL, a node cut off from the others
 for 30 s, and domain replicas killed at random, each fault under its own run, and `down -v`
-leaves nothing behind. In CI each fault carries 300 orders, the patterns alternating; `make
-cluster-figures` runs 1,000 orders per fault under both patterns, three times
-(INTERPLAY_CLUSTER_ORDERS, INTERPLAY_CLUSTER_PATTERNS, INTERPLAY_CLUSTER_RUNS).
+leaves nothing behind. In CI each fault carries 300 orders (replicas killed under orchestration,
+the node faults under choreography); `make cluster-figures` runs 1,000 orders per fault under
+both patterns, three times (INTERPLAY_CLUSTER_ORDERS, INTERPLAY_CLUSTER_PATTERNS,
+INTERPLAY_CLUSTER_RUNS).
 """
 
 from __future__ import annotations
