@@ -1,5 +1,5 @@
 # The obvious targets. `make up` runs the whole system, `make test` runs every test.
-.PHONY: up test unit integration e2e deploy-test engine engine-stop lock chart-readme lint format typecheck bench clean
+.PHONY: up test unit integration e2e deploy-test cluster-tier cluster-figures engine engine-stop lock chart-readme lint format typecheck bench clean
 
 up:
 	scripts/up
@@ -19,6 +19,21 @@ e2e:
 # The deploy artifacts, and the compose stack in real containers (the engine is started, not stopped)
 deploy-test:
 	bash scripts/install-deploy-tools.sh && scripts/install-container-engine install start && .venv/bin/pytest tests/deploy -q
+
+# The compose cluster through its faults: 1,000 orders per fault, both patterns, three runs in a
+# row (about an hour); each run's figures in .interplay/cluster-figures.jsonl (docs/reliability.md)
+cluster-figures:
+	scripts/install-container-engine install start && mkdir -p .interplay && \
+	INTERPLAY_CLUSTER_ORDERS=1000 INTERPLAY_CLUSTER_RATE=10 INTERPLAY_CLUSTER_RUNS=3 \
+	INTERPLAY_CLUSTER_PATTERNS="orchestration choreography" \
+	INTERPLAY_CLUSTER_FIGURES=.interplay/cluster-figures.jsonl \
+	.venv/bin/pytest tests/deploy/test_deploy_cluster.py -m cluster_tier -q -s
+
+# The compose cluster through its faults once, 300 orders each (about 8 minutes): not in
+# scripts/test yet, as docs/reliability.md says why
+cluster-tier:
+	bash scripts/install-deploy-tools.sh && scripts/install-container-engine install start && \
+	.venv/bin/pytest tests/deploy/test_deploy_cluster.py -m cluster_tier -q -s
 
 # Debian's docker.io and podman, a dockerd of the project's own, every image the stack runs
 engine:

@@ -117,6 +117,10 @@ class Orchestrator:
             workflow, delivery.envelope.message_id, self._run(workflow, delivery)
         )
 
+    def driving(self, workflow: Workflow, trigger_id: str) -> asyncio.Future[Flow] | None:
+        """The run of that flow going on in this process now, if any."""
+        return self._running.get((workflow.name, trigger_id))
+
     async def once(self, workflow: Workflow, trigger_id: str, drive: Awaitable[Flow]) -> Flow:
         """Run ``drive`` unless the same flow is driven here already: then wait for that."""
         key = (workflow.name, trigger_id)

@@ -74,6 +74,11 @@ class Answers:
             for flow in (f for f in flows if f.workflow == workflow.name):
                 if flow.status is FlowStatus.RUNNING and flow.next_step <= index:
                     continue  # not waiting yet
+                if orchestrator.driving(workflow, flow.trigger_id) is not None:
+                    # Its run here is going on (it has just saved it waiting and is ending, or
+                    # drives it on): handed to ``once`` now, the answer would only wait for that
+                    # run and be lost. Tried again shortly, it finds the flow as that run left it.
+                    raise FlowNotWaiting(f"{workflow.name} of {envelope.correlation_id} is busy")
                 if flow.status is FlowStatus.WAITING:
                     wait = workflow.steps[flow.next_step].wait
                     if flow.next_step != index or wait is None:

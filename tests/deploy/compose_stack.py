@@ -127,12 +127,13 @@ class Stack:
     docker_host: str
     workdir: Path
     project: str = field(default_factory=lambda: f"interplay-ci-{uuid.uuid4().hex[:6]}")
+    compose_file: Path = COMPOSE_FILE
 
     def __post_init__(self) -> None:
         self.env_file = self.workdir / ".env"
         self.client = docker.DockerClient(base_url=self.docker_host)
         self.prefix = [*compose_command(), "-p", self.project]
-        self.prefix += ["--env-file", str(self.env_file), "-f", str(COMPOSE_FILE)]
+        self.prefix += ["--env-file", str(self.env_file), "-f", str(self.compose_file)]
         self.engine_before = self.engine_objects()
 
     @property
@@ -203,6 +204,12 @@ class Stack:
             if container.labels.get("com.docker.compose.service") == service:
                 return container
         raise LookupError(f"no container for service {service}")
+
+    def replicas(self, service: str) -> list[Container]:
+        """Every container of a service (``scale``), in the order of their numbers."""
+        labels = "com.docker.compose.service", "com.docker.compose.container-number"
+        found = [c for c in self.containers() if c.labels.get(labels[0]) == service]
+        return sorted(found, key=lambda c: int(c.labels.get(labels[1], 0)))
 
     def health(self, service: str) -> str:
         container = self.container(service)

@@ -27,6 +27,7 @@ DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "helm" / "interplay"
 CHART_SCENARIOS = sorted((CHART / "ci").glob("*.yaml"))
 COMPOSE_FILE = DEPLOY / "compose" / "docker-compose.yml"
+CLUSTER_FILE = DEPLOY / "compose" / "cluster.yml"
 COMPOSE_ENV_EXAMPLE = DEPLOY / "compose" / ".env.example"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 RULES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))

@@ -3,16 +3,18 @@
 The faults are driven with the Docker SDK. Orders are placed and watched from the host through
 the stack's published AMQP port: the tap's queue is durable, so no event is missed across the
 broker restart. What counts is then read from the domains' own SQLite files in their volumes:
-every order completed or cancelled, no payment movement or notification applied twice, stock
-and money as the outcomes say.
+every order completed, cancelled or rejected, no payment movement or notification applied twice,
+stock and money as the outcomes say.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,10 @@ from tests.deploy.compose_stack import Stack
 from tests.deploy.deploy_harness import DOMAINS
 from tests.flows import EventTap
 
-TERMINAL = {"orders.order.completed", "orders.order.cancelled"}
+# How an order ends (domains/orders/events.py): completed, cancelled, or rejected when the orders
+# domain's own first step (registering it) failed or timed out, so that nothing else happened.
+TERMINAL = {"orders.order.completed", "orders.order.cancelled", "orders.order.rejected"}
+ENDED = ("completed", "cancelled", "rejected")
 RECOVERY_BOUND = 120.0
 STOCK = "SELECT sku, on_hand, reserved FROM stock"
 
@@ -170,7 +175,7 @@ async def run_orders_through_faults(stack: Stack, orders: int, victim: str) -> F
     finally:
         report.seconds = time.monotonic() - started
         await tap.close()
-    judge(stack, tap, placed, report, stock_before)
+    judge(functools.partial(rows, stack), tap, placed, report, stock_before)
     return report
 
 
@@ -185,14 +190,17 @@ async def wait_terminal(
         await asyncio.sleep(0.5)
 
 
+Read = Callable[[str, str], list[tuple[Any, ...]]]  # (domain, query) -> rows of its database
+
+
 def judge(
-    stack: Stack,
+    read: Read,
     tap: EventTap,
     placed: dict[str, tuple[str, OrderPlaced]],
     report: FaultReport,
     stock_before: dict[str, int],
 ) -> None:
-    """Counts from the events and from each domain's own database."""
+    """Counts from the events and from each domain's own database, queried by ``read``."""
     for correlation_id, (_, placed_order) in placed.items():
         distinct = {(s.envelope.type, s.envelope.message_id) for s in tap.flows[correlation_id]}
         per_type = Counter(kind for kind, _ in distinct)
@@ -201,17 +209,17 @@ def judge(
         doubled = [kind for kind, count in per_type.items() if count > 1]
         if doubled:
             report.doubled.append(f"{placed_order.order_id}: events {doubled}")
-    states = dict(rows(stack, "orders", "SELECT order_id, status FROM orders"))
+    states = dict(read("orders", "SELECT order_id, status FROM orders"))
     for path, placed_order in placed.values():
         status = states.get(placed_order.order_id)
         report.outcomes[f"{path}->{status}"] += 1
-        if status not in ("completed", "cancelled"):
+        if status not in ENDED:
             report.not_terminal.append(f"{placed_order.order_id}: {status}")
     movements = "SELECT order_id, kind FROM payment_movements GROUP BY 1, 2 HAVING COUNT(*) > 1"
-    report.doubled += [f"payment {row}" for row in rows(stack, "payments", movements)]
+    report.doubled += [f"payment {row}" for row in read("payments", movements)]
     told = "SELECT order_id FROM notifications GROUP BY 1 HAVING COUNT(*) > 1"
-    report.doubled += [f"notification {row}" for row in rows(stack, "notifications", told)]
-    stock = rows(stack, "inventory", STOCK)
+    report.doubled += [f"notification {row}" for row in read("notifications", told)]
+    stock = read("inventory", STOCK)
     shipped: Counter[str] = Counter()
     for _, placed_order in placed.values():
         if states.get(placed_order.order_id) == "completed":

@@ -40,7 +40,10 @@ ASSIGNMENTS = {
     },
 }
 ORDERS_PER_PATH = 2
-WAIT = 5.0  # seconds a payment waits for the answer: longer than an early answer's retries
+# Seconds a payment waits for the answer. An answer that comes before its flow waits is retried
+# after 0.5, 2 and 8 s (the consumer's backoff): the wait outlasts all three, since on a busy
+# machine the first two tries came too early and a 5 s wait timed out an approved challenge.
+WAIT = 12.0
 PATHS = {**EXPECTED_EVENTS, FLAKY: EXPECTED_EVENTS[HAPPY], BROKEN: EXPECTED_EVENTS[DECLINED]}
 
 
