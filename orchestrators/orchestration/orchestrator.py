@@ -10,7 +10,6 @@ A step that waits (``WaitFor``) ends the handler: the flow is saved ``waiting`` 
 acked; the awaited event resumes it, or the sweeper ends the wait (``waits``).
 
 Message ids of commands and outcomes are derived from the flow, so a repeat is recognisable.
-
 The saga state is also the inbox's dedupe for triggers: a repeated trigger finds its flow
 stored (``SagaStore.start``) and goes on from there, or does nothing when it has ended; the
 trigger's inbox record is written with the flow's final state.
@@ -124,8 +123,7 @@ class Orchestrator:
     async def once(self, workflow: Workflow, trigger_id: str, drive: Awaitable[Flow]) -> Flow:
         """Run ``drive`` unless the same flow is driven here already: then wait for that."""
         key = (workflow.name, trigger_id)
-        running = self._running.get(key)
-        if running is not None:
+        if (running := self._running.get(key)) is not None:
             if asyncio.iscoroutine(drive):
                 drive.close()
             return await asyncio.shield(running)
