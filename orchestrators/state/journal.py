@@ -109,7 +109,7 @@ class ChoreographyLog:
     ) -> None:
         """Record a step's outcome (a repeat records nothing), with the record that the event
         ``handled`` was handled (the inbox) in the same transaction."""
-        row = _step_row(correlation_id, workflow, trigger_id, step, outcome, reason)
+        row = step_row(correlation_id, workflow, trigger_id, step, outcome, reason)
         async with self.database.begin() as connection:
             await _record_step_once(connection, row)
             if handled is not None:
@@ -155,11 +155,11 @@ class ChoreographyLog:
         """Record that a choreographed flow ended, with its outcome event for the outbox, the
         last ``step`` record (name, outcome, reason) and the inbox record of the event
         ``handled``, in one transaction; False when it had ended already (a redelivery)."""
-        end = _step_row(correlation_id, workflow, trigger_id, FLOW_END, status, None)
+        end = step_row(correlation_id, workflow, trigger_id, FLOW_END, status, None)
         try:
             async with self.database.begin() as connection:
                 if step is not None:
-                    row = _step_row(correlation_id, workflow, trigger_id, *step)
+                    row = step_row(correlation_id, workflow, trigger_id, *step)
                     await _record_step_once(connection, row)
                 await connection.execute(_RECORD_STEP, end)
                 if outcome is not None:
@@ -179,7 +179,7 @@ async def _record_step_once(connection: Any, row: dict[str, Any]) -> None:
     await connection.execute(insert_new(connection, choreography_steps), row)
 
 
-def _step_row(
+def step_row(
     correlation_id: str,
     workflow: str,
     trigger_id: str,

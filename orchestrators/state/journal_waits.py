@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,12 @@ from sqlalchemy import and_, exists, or_, select, update
 from messaging.consumer import Delivery
 from orchestrators.state.database import Database, insert_new
 from orchestrators.state.inbox import record_handled
-from orchestrators.state.journal import FLOW_END, choreography_flows, choreography_steps
+from orchestrators.state.journal import (
+    FLOW_END,
+    choreography_flows,
+    choreography_steps,
+    step_row,
+)
 
 WAITING, ANSWERED = "waiting", "answered"
 
@@ -73,7 +77,7 @@ class JournalWaits:
         async with self.database.begin() as connection:
             await connection.execute(
                 insert_new(connection, choreography_steps),
-                _step_row(correlation_id, workflow, trigger_id, step, WAITING),
+                step_row(correlation_id, workflow, trigger_id, step, WAITING, None),
             )
             changed = await connection.execute(
                 update(choreography_flows)
@@ -136,7 +140,9 @@ class JournalWaits:
                 return False
             await connection.execute(
                 insert_new(connection, choreography_steps),
-                _step_row(wait.correlation_id, wait.workflow, wait.trigger_id, wait.step, ANSWERED),
+                step_row(
+                    wait.correlation_id, wait.workflow, wait.trigger_id, wait.step, ANSWERED, None
+                ),
             )
         return True
 
@@ -161,17 +167,3 @@ _WAITED = choreography_steps.alias("waited")
 def _end_of(workflow: Any, trigger_id: Any) -> Any:
     s = choreography_steps.c
     return and_(s.workflow == workflow, s.trigger_id == trigger_id, s.step == FLOW_END)
-
-
-def _step_row(
-    correlation_id: str, workflow: str, trigger_id: str, step: str, outcome: str
-) -> dict[str, Any]:
-    return {
-        "workflow": workflow,
-        "trigger_id": trigger_id,
-        "step": step,
-        "outcome": outcome,
-        "correlation_id": correlation_id,
-        "reason": None,
-        "at": time.time(),
-    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -245,3 +246,17 @@ def as_runnable_query(expr: str) -> str:
     for variable in ("$namespace", "$domain", "$pattern"):
         expr = expr.replace(variable, ".*")
     return expr.replace("$__rate_interval", "1m")
+
+
+def variables_missing_from_env_example(compose_file: Path) -> set[str]:
+    """The ``${VARIABLES}`` a compose file reads (comments aside) that .env.example does not set."""
+    text = "\n".join(
+        line for line in compose_file.read_text().splitlines() if not line.lstrip().startswith("#")
+    )
+    referenced = set(re.findall(r"\$\{([A-Z_]+)(?::[-?][^}]*)?\}", text))
+    example = {
+        line.split("=", 1)[0]
+        for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    return referenced - example

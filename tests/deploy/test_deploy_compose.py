@@ -26,6 +26,7 @@ from tests.deploy.deploy_harness import (
     module,
     run,
     tool,
+    variables_missing_from_env_example,
 )
 
 RENDER_DEFINITIONS = DEPLOY / "rabbitmq" / "render_definitions.py"
@@ -155,16 +156,7 @@ def test_every_image_and_host_port_is_a_variable_and_every_service_has_a_memory_
 
 
 def test_env_example_sets_every_variable_the_compose_file_reads() -> None:
-    text = "\n".join(
-        line for line in COMPOSE_FILE.read_text().splitlines() if not line.lstrip().startswith("#")
-    )
-    referenced = set(re.findall(r"\$\{([A-Z_]+)(?::[-?][^}]*)?\}", text))
-    example = {
-        line.split("=", 1)[0]
-        for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines()
-        if line and not line.startswith("#")
-    }
-    assert referenced <= example, referenced - example
+    assert variables_missing_from_env_example(COMPOSE_FILE) == set()
 
 
 def test_tracing_is_off_until_asked_and_its_profile_brings_a_backend(
@@ -247,11 +239,14 @@ def test_the_operator_places_orders_and_watches_them_but_declares_no_domain_queu
     (topic,) = [p for p in loaded["topic_permissions"] if p["user"] == "operator"]
     watch_queue = f"amq_{uuid.uuid4().hex}"  # how aio-pika names a queue declared without one
     for access in ("configure", "write", "read"):
-        assert re.search(operator[access], watch_queue) and re.search(
-            operator[access], "interplay.events"
-        )
+        assert re.search(operator[access], watch_queue), access
         assert not re.search(operator[access], "orders.inbox"), access
         assert not re.search(operator[access], "amq.default"), access
+    # It looks the exchanges up and never declares one: configure would let it delete them.
+    for exchange in ("interplay.events", "interplay.operations.orders"):
+        assert not re.search(operator["configure"], exchange), exchange
+        assert re.search(operator["write"], exchange), exchange
+    assert re.search(operator["read"], "interplay.events")  # to bind its watch queue
     assert re.search(topic["write"], "orders.order.placed")
     assert not re.search(topic["write"], "payments.payment.captured")
     assert re.search(topic["read"], "#")  # --follow binds every event of the flow

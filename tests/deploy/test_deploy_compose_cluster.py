@@ -13,13 +13,13 @@ import yaml
 
 from tests.deploy.deploy_harness import (
     CLUSTER_FILE,
-    COMPOSE_ENV_EXAMPLE,
     DEPLOY,
     DOMAINS,
     compose_env,
     domain_services,
     run,
     tool,
+    variables_missing_from_env_example,
 )
 from tests.deploy.test_deploy_compose import compose_spec_validator
 
@@ -81,16 +81,7 @@ def test_every_image_and_host_port_is_a_variable_and_every_service_has_a_memory_
 
 
 def test_env_example_sets_every_variable_the_cluster_file_reads() -> None:
-    text = "\n".join(
-        line for line in CLUSTER_FILE.read_text().splitlines() if not line.lstrip().startswith("#")
-    )
-    referenced = set(re.findall(r"\$\{([A-Z_]+)(?::[-?][^}]*)?\}", text))
-    example = {
-        line.split("=", 1)[0]
-        for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines()
-        if line and not line.startswith("#")
-    }
-    assert referenced <= example, referenced - example
+    assert variables_missing_from_env_example(CLUSTER_FILE) == set()
 
 
 def test_three_nodes_share_the_cookie_secret_and_the_cluster_configuration(
