@@ -28,7 +28,7 @@ from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.retries import Retries, RetryPolicy
 from messaging.rpc import RpcClient
-from messaging.topology import Topology
+from messaging.topology import DIRECT_REPLY_TO, Topology
 from orchestrators.domain import Domain
 from orchestrators.state.inbox import Inbox
 from orchestrators.state.journal import ChoreographyLog
@@ -141,6 +141,17 @@ class DomainProcess:
 
     def labels(self, role: str) -> Labels:
         return Labels(self.domain.name, role, self.pattern.value)
+
+    def replies(self, labels: Labels) -> Publisher:
+        """The publisher of RPC replies, to direct reply-to on the publishing channel."""
+        return Publisher(
+            self.publishing,
+            self.publishing.default_exchange,
+            self.metrics,
+            labels,
+            Hop.RPC_REPLY,
+            destination=DIRECT_REPLY_TO,
+        )
 
     async def consuming_channel(self) -> AbstractRobustChannel:
         """A channel whose prefetch bounds the messages its consumers handle at once."""

@@ -23,7 +23,6 @@ from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
 from messaging.errors import InvalidMessage, PublishFailed, RejectReason
 from messaging.metrics import Hop, Labels, Metrics
-from messaging.publisher import Publisher
 from messaging.rpc import REPLY_SUFFIX, RpcFailure, RpcReply, RpcServer
 from messaging.topology import DIRECT_REPLY_TO, operations_exchange
 from orchestrators.operations.answers import DomainAnswers
@@ -111,14 +110,7 @@ async def serve_operations(process: DomainProcess) -> None:
     every process of a domain has its database, so any of them can answer."""
     name = process.domain.name
     labels = process.labels(OPERATIONS_ROLE)
-    replies = Publisher(
-        process.publishing,
-        process.publishing.default_exchange,
-        process.metrics,
-        labels,
-        Hop.RPC_REPLY,
-        destination=DIRECT_REPLY_TO,
-    )
+    replies = process.replies(labels)
     answers = DomainAnswers(
         process.domain, process.state, stale_after=process.options.sweep_stale_after
     )

@@ -11,7 +11,6 @@ from messaging.contracts import MessageCatalog
 from messaging.metrics import Hop
 from messaging.publisher import Publisher
 from messaging.rpc import RpcClient, RpcServer
-from messaging.topology import DIRECT_REPLY_TO
 from orchestrators.domain import command_handlers
 from orchestrators.orchestration.orchestrator import Orchestrator
 from orchestrators.orchestration.sweeper import SagaSweeper
@@ -75,14 +74,7 @@ async def _start_orchestrator(process: DomainProcess) -> None:
 async def _start_service(process: DomainProcess, service: str) -> None:
     domain = process.domain
     labels = process.labels(service)
-    replies = Publisher(
-        process.publishing,
-        process.publishing.default_exchange,
-        process.metrics,
-        labels,
-        Hop.RPC_REPLY,
-        destination=DIRECT_REPLY_TO,
-    )
+    replies = process.replies(labels)
     handlers = command_handlers(process.services[service])
     missing = set(domain.commands(service)) - set(handlers)
     if missing:
