@@ -26,7 +26,7 @@ import docker
 from docker.models.containers import Container
 
 from domains.orders.events import OrderPlaced
-from interplay.load.sample_orders import order
+from interplay.load.sample_orders import HAPPY, order
 from tests.deploy.compose_stack import Stack
 from tests.deploy.deploy_harness import DOMAINS
 from tests.deploy.fault_run import STOCK, FaultReport, judge, path_of, wait_terminal
@@ -53,6 +53,7 @@ class ClusterFaultReport(FaultReport):
     recovered: float = 0.0  # fault to every replica answering /readyz again
     healed: float | None = None  # node restarted or put back to in the cluster again
     events: list[str] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)  # what an unexpected ending looked like
 
     def line(self) -> str:
         healed = "" if self.healed is None else f", node back in {self.healed:.1f} s"
@@ -61,6 +62,7 @@ class ClusterFaultReport(FaultReport):
             f" {dict(self.outcomes)}; pause {self.pause:.1f} s, every replica ready after"
             f" {self.recovered:.1f} s{healed}; {'; '.join(self.events)}; lost {len(self.lost)},"
             f" doubled {len(self.doubled)}, not terminal {len(self.not_terminal)}"
+            + "".join(f"\n  {anomaly}" for anomaly in self.anomalies)
         )
 
 
@@ -215,7 +217,48 @@ async def run_orders_through_a_fault(
         await tap.close()
     report.pause = longest_gap(tap.arrivals, faulted)
     judge(read, tap, placed, report, stock_before)
+    report.anomalies = explain(stack, read, tap, placed, report)
     return report
+
+
+def explain(
+    stack: Stack,
+    read: Callable[[str, str], list[tuple[Any, ...]]],
+    tap: EventTap,
+    placed: dict[str, tuple[str, OrderPlaced]],
+    report: ClusterFaultReport,
+) -> list[str]:
+    """For an order that ended otherwise than its path says, or none at all, or a stock that is
+    off: its events, the orders database's reason, its reservation, and every non-empty dead-letter
+    queue, so that a failed run says what happened before the stack is gone."""
+    states = {
+        row[0]: row[1:] for row in read("orders", "SELECT order_id, status, reason FROM orders")
+    }
+    reservations = dict(read("inventory", "SELECT order_id, status FROM reservations"))
+    odd = []
+    for correlation_id, (path, placed_order) in placed.items():
+        status = states.get(placed_order.order_id, ("none", None))
+        expected = "completed" if path == HAPPY else "cancelled"
+        if status[0] != expected or placed_order.order_id in report.lost:
+            events = [seen.envelope.type for seen in tap.flows[correlation_id]]
+            reservation = reservations.get(placed_order.order_id)
+            odd.append(
+                f"{placed_order.order_id} ({path}): {status[0]} ({status[1]}), reservation"
+                f" {reservation}, events {events}"
+            )
+    if not (odd or report.doubled or report.lost):
+        return []
+    listed = stack.container(NODES[0]).exec_run(
+        ["rabbitmqctl", "-q", "list_queues", "name", "messages", "--formatter", "json"]
+    )
+    if listed.exit_code == 0:
+        queues = json.loads(listed.output)
+        odd += [
+            f"{q['name']}: {q['messages']} messages"
+            for q in queues
+            if "dead-letter" in q["name"] and q["messages"]
+        ]
+    return odd
 
 
 def longest_gap(arrivals: list[float], since: float) -> float:
