@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, select, text
@@ -199,7 +199,7 @@ class ChoreographyLog:
     async def of_correlation(self, correlation_id: str) -> list[StepRecord]:
         async with self.database.connect() as connection:
             rows = await connection.execute(
-                select(choreography_steps)
+                select(*(choreography_steps.c[name] for name in _RECORDED))
                 .where(choreography_steps.c.correlation_id == correlation_id)
                 .order_by(choreography_steps.c.at)
             )
@@ -236,6 +236,7 @@ class ChoreographyLog:
 
 
 _RECORD_STEP = choreography_steps.insert()
+_RECORDED = [field.name for field in fields(StepRecord)]  # the columns a record shows
 
 
 async def _record_step_once(connection: Any, row: dict[str, Any]) -> None:
