@@ -32,8 +32,8 @@ INDEXES = {
 
 def upgrade() -> None:
     # A database whose tables the code made (framework_0001 adopts it) has the column already.
-    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("choreography_steps")}
-    if "decided" not in columns:
+    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("choreography_steps")}
+    if "decided" not in existing:
         op.add_column("choreography_steps", sa.Column("decided", sa.Text()))
     for name, (columns, where) in INDEXES.items():
         op.create_index(
