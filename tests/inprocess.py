@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -40,16 +40,18 @@ async def running_system(
     patterns: dict[str, Pattern],
     *,
     prepare: Callable[[Application], None] | None = None,
+    only: Sequence[str] = tuple(DOMAINS),
     **overrides: Any,
 ) -> AsyncIterator[System]:
-    """The whole system; ``prepare`` overrides providers of the composed containers first (a
-    test double for a service: ``application.payments.gateway.override(...)``)."""
+    """The whole system (or the domains ``only`` names: a second replica of them); ``prepare``
+    overrides providers of the composed containers first (a test double for a service:
+    ``application.payments.gateway.override(...)``)."""
     settings = settings_for(amqp_url, data_dir, patterns, **overrides)
     application = Application(settings=settings)
-    compose(application, settings, list(DOMAINS))
+    compose(application, settings, list(only))
     if prepare is not None:
         prepare(application)
-    system = await bootstrap(settings, list(DOMAINS), serve_http=False, application=application)
+    system = await bootstrap(settings, list(only), serve_http=False, application=application)
     try:
         yield system
     finally:

@@ -11,7 +11,6 @@ A step that waits (``WaitFor``) acks after its command and goes on when its ``an
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from messaging.metrics import Metrics, SweepMetrics
 from messaging.publisher import Publisher
 from messaging.rpc import Refused
 from orchestrators.choreography.attempts import attempt as try_step
+from orchestrators.choreography.compensation import StepCompensation
 from orchestrators.choreography.events import (
     StepEvent,
     StepOutcome,
@@ -39,14 +39,12 @@ from orchestrators.choreography.events import (
 )
 from orchestrators.choreography.waiting import StepWait
 from orchestrators.domain import CommandHandler
-from orchestrators.state.journal import ChoreographyLog
+from orchestrators.state.journal import ChoreographyLog, Decision
 from orchestrators.state.journal_waits import JournalWaits
 from orchestrators.state.outbox import OutboxRelay, OutgoingEvent
 from orchestrators.workflow import Pattern, Workflow
 
 log = logging.getLogger(__name__)
-
-COMPENSATION_ATTEMPTS = 5
 
 
 class StepWorker:
@@ -77,6 +75,9 @@ class StepWorker:
         self.metrics = metrics
         self.timeout = step_timeout or self.step.timeout
         self.wait = StepWait(workflow, index, JournalWaits(journal.database), wait_timeout)
+        self.compensate = StepCompensation(
+            domain, workflow, self.step, self._run, metrics, self.timeout
+        )
         self.answered = answered_key(workflow, self.step)
         self.to_do = step_bindings(workflow, index)[0]
         self.abort = abort_key(workflow, self.step)
@@ -113,10 +114,7 @@ class StepWorker:
             if self.workflow.must_complete:
                 raise InvalidMessage(RejectReason.SCHEMA_VIOLATION, str(invalid)) from None
             reason = f"no valid {self.step.command.__name__}: {invalid}"
-            failed = {**context, "reason": reason, "failed_step": self.step.name}
-            await self._pass_back(
-                event, delivery, failed, StepOutcome.FAILED, (StepOutcome.FAILED, reason)
-            )
+            await self._settle(event, delivery, self._failure(context, reason, undo=False))
             return
         try:
             with tracing.step(self.workflow.name, self.step.name, delivery.envelope):
@@ -124,15 +122,11 @@ class StepWorker:
                     lambda: self._run(command), self.workflow, self.step, self.timeout
                 )
         except Refused as refusal:
-            failed = {**context, "reason": str(refusal), "failed_step": self.step.name}
-            await self._pass_back(
-                event, delivery, failed, StepOutcome.FAILED, (StepOutcome.FAILED, str(refusal))
-            )
+            await self._settle(event, delivery, self._failure(context, str(refusal), undo=False))
             return
         except TimeoutError:
-            await self._fail_uncertain(
-                event, delivery, f"{self.step.name} did not finish in {self.timeout}s"
-            )
+            reason = f"{self.step.name} did not finish in {self.timeout}s"
+            await self._fail_uncertain(event, delivery, reason)
             return
         except Exception as fault:
             if self.workflow.must_complete:
@@ -141,7 +135,7 @@ class StepWorker:
             return
         done = {**context, **reply}
         if not await self.wait.begin(event, delivery, done):
-            await self._done(event, delivery, done)
+            await self._settle(event, delivery, Decision(StepOutcome.DONE.value, done))
 
     async def _answered(self, event: StepEvent, delivery: Delivery) -> None:
         """The awaited event came (its fields are in the context), or a timer fired: the step
@@ -150,7 +144,37 @@ class StepWorker:
         if refused is not None:
             await self._fail_uncertain(event, delivery, refused)
         else:
-            await self._done(event, delivery, event.context)
+            await self._settle(event, delivery, Decision(StepOutcome.DONE.value, event.context))
+
+    async def _fail_uncertain(self, event: StepEvent, delivery: Delivery, reason: str) -> None:
+        """The step failed but may have happened (it timed out, or its service raised part
+        way): its own service undoes it, then the failure passes back."""
+        await self._settle(event, delivery, self._failure(event.context, reason, undo=True))
+
+    def _failure(self, context: dict[str, Any], reason: str, *, undo: bool) -> Decision:
+        failed = {**context, "reason": reason, "failed_step": self.step.name}
+        return Decision(StepOutcome.FAILED.value, failed, undo)
+
+    async def _settle(self, event: StepEvent, delivery: Delivery, proposed: Decision) -> None:
+        """Decide the step ``proposed`` unless another delivery of the event decided it first,
+        then carry out the decision that stands (journal: a step is decided once)."""
+        decision = await self.journal.decide(
+            correlation_id=str(event.context.get("correlation_id", "")),
+            workflow=self.workflow.name,
+            trigger_id=event.trigger_id,
+            step=self.step.name,
+            decision=proposed,
+        )
+        if decision.outcome == StepOutcome.DONE:
+            await self._done(event, delivery, decision.context)
+            return
+        # Undone when it may have happened, or did happen here while another delivery failed it.
+        undo = decision.undo or proposed.outcome == StepOutcome.DONE
+        if undo:
+            await self.compensate(decision.context, delivery.envelope)
+        outcome = StepOutcome.COMPENSATED if undo else StepOutcome.FAILED
+        record = (StepOutcome.COMPENSATED, None) if undo else (StepOutcome.FAILED, None)
+        await self._pass_back(event, delivery, decision.context, outcome, record)
 
     async def _done(self, event: StepEvent, delivery: Delivery, done: dict[str, Any]) -> None:
         if self.index + 1 < len(self.workflow.steps):
@@ -161,18 +185,8 @@ class StepWorker:
                 event, delivery, done, self.workflow.completed, "completed", StepOutcome.DONE
             )
 
-    async def _fail_uncertain(self, event: StepEvent, delivery: Delivery, reason: str) -> None:
-        """The step failed but may have happened (it timed out, or its service raised part
-        way): its own service undoes it, then the failure passes back."""
-        failed = {**event.context, "reason": reason, "failed_step": self.step.name}
-        await self._record(event, StepOutcome.FAILED, reason)
-        await self._compensate(failed, delivery.envelope)
-        await self._pass_back(
-            event, delivery, failed, StepOutcome.COMPENSATED, (StepOutcome.COMPENSATED, None)
-        )
-
     async def _undo(self, event: StepEvent, delivery: Delivery) -> None:
-        await self._compensate(event.context, delivery.envelope)
+        await self.compensate(event.context, delivery.envelope)
         await self._pass_back(
             event,
             delivery,
@@ -180,30 +194,6 @@ class StepWorker:
             StepOutcome.COMPENSATED,
             (StepOutcome.COMPENSATED, None),
         )
-
-    async def _compensate(self, context: dict[str, Any], cause: Envelope) -> None:
-        if self.step.compensation is None:
-            return
-        with tracing.step(self.workflow.name, self.step.name, cause, compensation=True):
-            await self._undo_step(context)
-
-    async def _undo_step(self, context: dict[str, Any]) -> None:
-        assert self.step.compensation is not None
-        for attempt in range(1, COMPENSATION_ATTEMPTS + 1):
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await self._run(self.step.compensation.model_validate(context))
-            except (Refused, TimeoutError) as error:
-                log.warning(
-                    "compensating %s failed (attempt %d): %s", self.step.name, attempt, error
-                )
-                await asyncio.sleep(0.1 * 2**attempt)
-            else:
-                self.metrics.compensations.labels(
-                    self.domain, self.workflow.name, Pattern.CHOREOGRAPHY.value, self.step.name
-                ).inc()
-                return
-        raise RuntimeError(f"{self.step.name} could not be compensated")  # dead-lettered, seen
 
     async def _run(self, command: Command) -> dict[str, Any]:
         result = await self.handlers[type(command)](command)

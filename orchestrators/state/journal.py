@@ -2,19 +2,26 @@
 
 With no orchestrator, there is no saga row: a flow's state is reconstructed from these records
 (``interplay flows show``), and the record that a flow ended keeps a redelivered last event from
-publishing the outcome twice. One row per flow in ``choreography_flows``, written when the inbox
-relay starts it, says when it started, its context and its deadline: what the sweeper
-(``orchestrators.choreography.sweeper``) needs to end a flow that no event drives any more.
+publishing the outcome twice (a partial unique index: a flow ends once). One row per flow in
+``choreography_flows``, written when the inbox relay starts it, says when it started, its context
+and its deadline: what the sweeper (``orchestrators.choreography.sweeper``) needs to end a flow
+that no event drives any more.
+
+A step is *decided* once: done or failed, by the first delivery of its event to record it (a
+partial unique index lets one decision in). A second delivery of the same event handled at the
+same time (its first consumer's connection was lost mid-step, and the broker gave the event to a
+replica) follows the decision that stands, whatever its own attempt gave, so a flow never goes
+both ways; the decision keeps the context it passes on, so both send the same event.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, select, text
 from sqlalchemy.exc import IntegrityError
 
 from messaging.consumer import Delivery
@@ -26,6 +33,9 @@ from orchestrators.state.outbox import OutgoingEvent
 metadata = MetaData()
 
 FLOW_END = "*"  # the step name of the record that says a choreographed flow ended
+DECIDED = ("done", "failed")  # the outcomes of a step that are recorded once per flow
+_DECIDED = text("outcome IN ('done', 'failed')")
+_ENDS = text("step = '*'")
 
 choreography_steps = Table(
     "choreography_steps",
@@ -37,7 +47,22 @@ choreography_steps = Table(
     Column("correlation_id", String(100), nullable=False, index=True),
     Column("reason", Text),
     Column("at", Float, nullable=False),
+    Column("decided", Text),  # a decision's context and whether to undo the step, as JSON
     Index("ix_choreography_steps_ended", "step", "at"),  # flows' end records, for retention
+    Index(
+        "uq_choreography_steps_decided",
+        *("workflow", "trigger_id", "step"),
+        unique=True,
+        sqlite_where=_DECIDED,
+        postgresql_where=_DECIDED,
+    ),
+    Index(
+        "uq_choreography_steps_end",
+        *("workflow", "trigger_id"),
+        unique=True,
+        sqlite_where=_ENDS,
+        postgresql_where=_ENDS,
+    ),
 )
 
 
@@ -68,6 +93,16 @@ class FlowStart:
     context: dict[str, Any]
     started_at: float
     deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A step done or failed for one flow: the context it passes on, and, when it failed,
+    whether the step is undone (it may have happened) before the failure passes back."""
+
+    outcome: str  # one of DECIDED
+    context: dict[str, Any]
+    undo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +150,35 @@ class ChoreographyLog:
             if handled is not None:
                 await record_handled(connection, handled)
 
+    async def decide(
+        self, *, correlation_id: str, workflow: str, trigger_id: str, step: str, decision: Decision
+    ) -> Decision:
+        """Record ``decision`` for ``step`` of this flow unless a delivery of the same event
+        decided first; the decision that stands either way."""
+        row = step_row(
+            correlation_id,
+            workflow,
+            trigger_id,
+            step,
+            decision.outcome,
+            decision.context.get("reason"),
+        )
+        row["decided"] = json.dumps({"context": decision.context, "undo": decision.undo})
+        steps = choreography_steps.c
+        decided = select(steps.outcome, steps.decided).where(
+            steps.workflow == workflow,
+            steps.trigger_id == trigger_id,
+            steps.step == step,
+            steps.outcome.in_(DECIDED),
+        )
+        async with self.database.begin() as connection:
+            await connection.execute(insert_new(connection, choreography_steps), row)
+            outcome, stored = (await connection.execute(decided)).one()
+        if stored is None:  # decided before decisions kept their context: as it stands
+            return Decision(outcome, decision.context, decision.undo)
+        kept = json.loads(stored)
+        return Decision(outcome, kept["context"], kept["undo"])
+
     async def start_flows(self, starts: list[FlowStart], *, handled: Delivery) -> None:
         """Record the flows a trigger started (a repeat records nothing), with the record that
         the trigger ``handled`` was handled (the inbox), in one transaction."""
@@ -135,7 +199,7 @@ class ChoreographyLog:
     async def of_correlation(self, correlation_id: str) -> list[StepRecord]:
         async with self.database.connect() as connection:
             rows = await connection.execute(
-                select(choreography_steps)
+                select(*(choreography_steps.c[name] for name in _RECORDED))
                 .where(choreography_steps.c.correlation_id == correlation_id)
                 .order_by(choreography_steps.c.at)
             )
@@ -172,6 +236,7 @@ class ChoreographyLog:
 
 
 _RECORD_STEP = choreography_steps.insert()
+_RECORDED = [field.name for field in fields(StepRecord)]  # the columns a record shows
 
 
 async def _record_step_once(connection: Any, row: dict[str, Any]) -> None:
