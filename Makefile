@@ -29,8 +29,8 @@ cluster-figures:
 	INTERPLAY_CLUSTER_FIGURES=.interplay/cluster-figures.jsonl \
 	.venv/bin/pytest tests/deploy/test_deploy_cluster.py -m cluster_tier -q -s
 
-# The compose cluster through its faults once, 300 orders each (about 8 minutes): not in
-# scripts/test yet, as docs/reliability.md says why
+# The compose cluster through its faults once, 300 orders each (about 9 minutes; scripts/test
+# runs it too, among every other test)
 cluster-tier:
 	bash scripts/install-deploy-tools.sh && scripts/install-container-engine install start && \
 	.venv/bin/pytest tests/deploy/test_deploy_cluster.py -m cluster_tier -q -s
