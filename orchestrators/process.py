@@ -28,7 +28,7 @@ from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.retries import Retries, RetryPolicy
 from messaging.rpc import RpcClient
-from messaging.topology import DIRECT_REPLY_TO, Topology
+from messaging.topology import DIRECT_REPLY_TO, ReplyTo, Topology
 from orchestrators.domain import Domain
 from orchestrators.state.inbox import Inbox
 from orchestrators.state.journal import ChoreographyLog
@@ -56,6 +56,7 @@ class RuntimeOptions:
     sweep_every: float = 5.0  # seconds between the sweeps for flows that do not end
     sweep_grace: float = 30.0  # past its deadline by this much, a flow is the sweeper's
     sweep_stale_after: float = 60.0  # a flow compensating with no progress this long, too
+    rpc_reply_to: ReplyTo = ReplyTo.DIRECT  # where RPC callers take their replies
 
 
 @dataclass(frozen=True, slots=True)
