@@ -85,10 +85,10 @@ class Settings(BaseSettings):
     )
     rpc_reply_to: ReplyTo = Field(
         ReplyTo.DIRECT,
-        description="where an orchestrator takes its RPC replies: direct (RabbitMQ's direct "
-        "reply-to, the fastest, for one node) or queue (a queue of its own, for a cluster: on "
-        "RabbitMQ 3.10 a reply to the direct reply-to of a caller whose node is down closes the "
-        "replying service's connection, again at each redelivery)",
+        description="where an orchestrator takes its RPC replies: RabbitMQ's direct reply-to "
+        "(the fastest, for one node) or a queue of its own (for a cluster: on RabbitMQ 3.10 a "
+        "reply to the direct reply-to of a caller whose node is down closes the replier's "
+        "connection, at every redelivery; docs/reliability.md)",
     )
     prefetch: int = 64
     max_body_bytes: int = 256 * 1024

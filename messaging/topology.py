@@ -61,7 +61,7 @@ class ReplyTo(StrEnum):
 
 
 # A caller's reply queue lives and dies with its connection, on the node it is connected to.
-REPLY_QUEUE_ARGUMENTS = {"x-queue-type": QueueType.CLASSIC.value}
+REPLY_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": QueueType.CLASSIC.value}
 
 
 def inbox_queue(domain: str) -> str:
