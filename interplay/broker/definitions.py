@@ -52,9 +52,8 @@ OPERATOR = "operator"
 # configure, write and read against that name.
 WATCH_QUEUE = r"(amq_[0-9a-f]{32}|amq\.gen-[A-Za-z0-9_-]+)"
 SHARED_EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
-# RPC requests go to a service's queue and replies to direct reply-to or the caller's reply
-# queue, all through the default exchange, which RabbitMQ authorises as ``amq.default`` whatever
-# the target queue.
+# RPC requests go to a service's queue, replies to the caller's reply_to, both through the
+# default exchange, which RabbitMQ authorises as ``amq.default`` whatever the target queue.
 DEFAULT_EXCHANGE = "amq.default"
 NOTHING = "^$"
 EVERYTHING = ".*"
@@ -129,12 +128,7 @@ def own_names(domain: Domain) -> tuple[str, ...]:
 
 
 def reply_queue_names(domain: str) -> str:
-    r"""A permission regex for the domain's RPC reply queues (``messaging.topology.reply_queue``),
-    whose names are new at every connection.
-
-    >>> reply_queue_names("orders")
-    '^orders\.replies\.[0-9a-f]{32}$'
-    """
+    """A regex for the domain's RPC reply queues, named anew at every connection (``ReplyTo``)."""
     return f"^{_literal(reply_queues(domain))}\\.[0-9a-f]{{32}}$"
 
 
@@ -144,8 +138,7 @@ def domain_user(domain: Domain) -> BrokerUser:
     It declares the shared exchanges too (so it needs configure on them), binds its queues to
     them (read) and publishes to them (write); queues dead-letter to ``interplay.dead-letter``,
     which RabbitMQ checks as a write when the queue is declared. Only the operator may publish
-    to its operations exchange. Its orchestrator declares and consumes reply queues of its own
-    (configure, read) when replies do not come through direct reply-to.
+    to its operations exchange. Its orchestrator may declare and consume its own reply queues.
     """
     names = (*own_names(domain), *SHARED_EXCHANGES)
     publishes_to = (*(n for n in names if n != operations_exchange(domain.name)), DEFAULT_EXCHANGE)
