@@ -144,7 +144,9 @@ class DomainProcess:
         return Labels(self.domain.name, role, self.pattern.value)
 
     def replies(self, labels: Labels) -> Publisher:
-        """The publisher of RPC replies, to direct reply-to on the publishing channel."""
+        """The publisher of RPC replies, on the publishing channel, to each request's reply_to
+        (direct reply-to, or the caller's reply queue: labelled as direct reply-to either way,
+        since the queues' names are random)."""
         return Publisher(
             self.publishing,
             self.publishing.default_exchange,

@@ -29,7 +29,7 @@ from messaging.topology import (
     dead_letter_queue,
     reply_queues,
 )
-from tests.rabbitmq import close_connection_named, queues_named
+from tests.rabbitmq import close_connection_named, queues_named, rabbitmqctl, vhost_of
 
 pytestmark = pytest.mark.integration
 
@@ -547,3 +547,26 @@ async def test_a_reply_to_a_caller_gone_with_its_queue_is_dropped_and_the_servic
     assert await setup.serving.get_underlay_channel() is serving
     assert not serving.is_closed
     assert setup.scale.stuck_arrivals == 1  # acked once answered: never delivered again
+
+
+async def test_a_reply_queue_deleted_under_the_client_is_declared_anew_by_its_next_call(
+    amqp_url: str, broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics, ReplyTo.QUEUE)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    (deleted,) = queues_named(amqp_url, setup.reply_queue_prefix())
+
+    rabbitmqctl("delete_queue", "-p", vhost_of(amqp_url), deleted)
+    for _ in range(100):  # the broker cancels the consumer: the client is told
+        if not await client.is_consuming():
+            break
+        await asyncio.sleep(0.05)
+    assert not await client.is_consuming()
+
+    result = await client.call(setup.queue.name, WeighParcel(parcel_id="p"), flow, timeout=5)
+
+    assert result == {"weight_grams": 1200}
+    assert await client.is_consuming()
+    (declared,) = queues_named(amqp_url, setup.reply_queue_prefix())
+    assert declared != deleted
