@@ -37,7 +37,8 @@ where the client wants a new one each time.
 What pins the behaviour: ``tests/unit/test_envelope_wire.py`` compares ``EnvelopeProperties``'
 bytes with pamqp's (envelopes, every property, arbitrary header tables) and checks the ids;
 ``tests/integration/test_messaging.py`` runs confirms, returns, refusals, acks, timeouts and late
-replies through the public classes on a real broker.
+replies through the public classes on a real broker, the RPC cases with either kind of reply_to,
+and reconnects and deleted reply queues.
 """
 
 from __future__ import annotations
