@@ -38,7 +38,7 @@ from messaging.envelope import CONTENT_TYPE, Envelope
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.rpc import CommandHandler, RpcClient, RpcServer
-from messaging.topology import DIRECT_REPLY_TO, QueueOptions, Topology, rpc_queue
+from messaging.topology import DIRECT_REPLY_TO, QueueOptions, ReplyTo, Topology, rpc_queue
 
 DOMAIN = "depot"
 SERVICE = "scale"
@@ -121,7 +121,11 @@ async def plain_rpc(url: str, plan: RpcPlan) -> RpcFigures:
     return figures
 
 
-async def interplay_rpc(url: str, plan: RpcPlan, metrics: Metrics) -> RpcFigures:
+async def interplay_rpc(
+    url: str, plan: RpcPlan, metrics: Metrics, reply_to: ReplyTo = ReplyTo.DIRECT
+) -> RpcFigures:
+    """interplay's client and server; ``reply_to=ReplyTo.QUEUE`` for replies through the client's
+    own queue (what the cluster deploys run) instead of direct reply-to."""
     broker = await Broker.connect(BrokerSettings(url=url, client_name="bench interplay rpc"))
     try:
         topology = Topology(QueueOptions())
@@ -151,7 +155,10 @@ async def interplay_rpc(url: str, plan: RpcPlan, metrics: Metrics) -> RpcFigures
         )
         await consumer.start()
         client = RpcClient(
-            await broker.channel(), metrics, Labels(DOMAIN, "orchestrator", "orchestration")
+            await broker.channel(),
+            metrics,
+            Labels(DOMAIN, "orchestrator", "orchestration"),
+            reply_to=reply_to,
         )
         await client.start()
         queue = rpc_queue(DOMAIN, SERVICE)

@@ -48,6 +48,7 @@ class Application(containers.DeclarativeContainer):
         sweep_every=settings.provided.sweep_every,
         sweep_grace=settings.provided.sweep_grace,
         sweep_stale_after=settings.provided.sweep_stale_after,
+        rpc_reply_to=settings.provided.rpc_reply_to,
     )
 
 

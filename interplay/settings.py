@@ -24,7 +24,7 @@ from pydantic_settings import (
 from interplay.event_loop import EventLoop
 from messaging.broker import BrokerSettings
 from messaging.retries import RetryPolicy
-from messaging.topology import QueueOptions, QueueType
+from messaging.topology import QueueOptions, QueueType, ReplyTo
 from orchestrators import Pattern
 from orchestrators.state.retention import RetentionPolicy
 
@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     delivery_limit: int = 20
     queue_replicas: int = Field(
         3, ge=1, description="members of each quorum queue: nodes that must agree on a message"
+    )
+    rpc_reply_to: ReplyTo = Field(
+        ReplyTo.DIRECT,
+        description="where an orchestrator takes its RPC replies: RabbitMQ's direct reply-to "
+        "(the fastest, for one node) or a queue of its own (for a cluster: on RabbitMQ 3.10 a "
+        "reply to the direct reply-to of a caller whose node is down closes the replier's "
+        "connection, at every redelivery; docs/reliability.md)",
     )
     prefetch: int = 64
     max_body_bytes: int = 256 * 1024

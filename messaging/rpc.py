@@ -1,16 +1,17 @@
 """Request/reply over RabbitMQ queues.
 
 A request goes to ``<domain>.<service>.rpc`` with ``reply_to`` set to RabbitMQ's direct reply-to
-and the flow's ``correlation_id``; the reply names the request it answers in ``causation_id``
-(one flow makes many calls, so the flow id alone cannot pair them). The reply body says success
-or a typed failure::
+(or, with ``ReplyTo.QUEUE``, to the caller's own reply queue) and the flow's
+``correlation_id``; the reply names the request it answers in ``causation_id`` (one flow makes
+many calls, so the flow id alone cannot pair them). The reply body says success or a typed
+failure::
 
     {"ok": true, "result": {...}}
     {"ok": false, "error": {"type": "CardDeclined", "reason": "...", "business": true}}
 
 Example::
 
-    client = RpcClient(channel, metrics, labels)
+    client = RpcClient(channel, metrics, labels)  # reply_to=ReplyTo.QUEUE on a cluster
     await client.start()
     result = await client.call("payments.gateway.rpc", AuthorisePayment(...), cause, timeout=5)
 """
@@ -42,7 +43,7 @@ from messaging.errors import (
 )
 from messaging.metrics import Hop, Labels, Metrics, RpcClientMetrics
 from messaging.publisher import Publisher
-from messaging.topology import DIRECT_REPLY_TO
+from messaging.topology import DIRECT_REPLY_TO, ReplyTo, reply_queue, reply_queues
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,29 @@ CommandHandler = Callable[[Any], Awaitable[Reply | None]]
 
 
 class RpcClient:
-    """Calls services over their RPC queues; every call has a timeout."""
+    """Calls services over their RPC queues; every call has a timeout.
 
-    def __init__(self, channel: AbstractRobustChannel, metrics: Metrics, labels: Labels) -> None:
+    ``reply_to`` says where replies come: direct reply-to, or a queue of its own, declared again
+    under a new name whenever the channel opens again (``messaging.topology.ReplyTo``).
+    """
+
+    def __init__(
+        self,
+        channel: AbstractRobustChannel,
+        metrics: Metrics,
+        labels: Labels,
+        *,
+        reply_to: ReplyTo = ReplyTo.DIRECT,
+    ) -> None:
         self.channel = channel
         self.metrics = metrics
         self.labels = labels
+        self.reply_to = reply_to
+        self._replies_address = DIRECT_REPLY_TO  # what requests name as their reply_to
+        # Where replies are received, for traces: never a queue's random name.
+        self._replies_name = (
+            DIRECT_REPLY_TO if reply_to is ReplyTo.DIRECT else reply_queues(labels.domain)
+        )
         self.requests = Publisher(
             channel, channel.default_exchange, metrics, labels, Hop.RPC_REQUEST
         )
@@ -147,7 +165,7 @@ class RpcClient:
         outcome = "failed"
         try:
             await self.requests.publish(
-                command, envelope, routing_key=queue, reply_to=DIRECT_REPLY_TO
+                command, envelope, routing_key=queue, reply_to=self._replies_address
             )
             reply = await fast_path.within(future, timeout)
         except TimeoutError:
@@ -168,9 +186,14 @@ class RpcClient:
 
     async def _consume_replies(self) -> None:
         # Direct reply-to is a pseudo-queue: consume it without ack on the publishing channel.
+        # A reply queue gets a new name each time: after a reconnect, the old one's record may
+        # linger on a node not yet declared down, and declaring that name again would fail.
+        queued = self.reply_to is ReplyTo.QUEUE
+        address = reply_queue(self.labels.domain) if queued else DIRECT_REPLY_TO
         self._replies_on, self._reply_tag = await fast_path.consume_replies(
-            self.channel, DIRECT_REPLY_TO, self._on_reply
+            self.channel, address, self._on_reply, declare=queued
         )
+        self._replies_address = address
 
     def _replies_can_arrive(self) -> bool:
         """The reply consumer is registered on the channel requests go out on, now."""
@@ -204,7 +227,7 @@ class RpcClient:
     async def _on_reply(self, message: fast_path.RawReply) -> None:
         if tracing.enabled():
             properties = message.header.properties
-            tracing.received(properties.headers or {}, DIRECT_REPLY_TO, properties.message_id)
+            tracing.received(properties.headers or {}, self._replies_name, properties.message_id)
         request_id = fast_path.causation_id(message)
         future = self._pending.get(request_id) if request_id is not None else None
         if future is None or future.done():
@@ -254,7 +277,9 @@ class RpcServer:
     async def _reply(self, delivery: Delivery, body: bytes) -> None:
         request = delivery.envelope
         envelope = request.caused(request.type + REPLY_SUFFIX, self.replies.labels.domain)
-        # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return.
+        # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return,
+        # and a reply to a caller's queue that is gone (the caller with it) is dropped, not an
+        # error: both kinds of reply_to work, and the request is acked either way.
         await self.replies.publish_raw(
             body, envelope, routing_key=delivery.reply_to, mandatory=False
         )

@@ -9,6 +9,8 @@
   ends, routed by domain; queues dead-letter there too once ``x-delivery-limit`` is hit;
 - ``<queue>.retry.<milliseconds>``: delay queues whose TTL dead-letters a message back to
   ``<queue>`` (retries with backoff are done by RabbitMQ, not by a sleeping consumer);
+- ``<domain>.replies.<random hex>``: an RPC caller's own reply queue, exclusive and auto-deleted,
+  when replies do not come through direct reply-to (``ReplyTo.QUEUE``, for clusters);
 - ``interplay.operations.<domain>`` (direct) and ``<domain>.operations``: where an operator asks
   a domain about its flows; an exchange per domain, so that the broker's permissions let only
   the operator publish there and no other domain bind to it.
@@ -21,6 +23,7 @@ Everything is declared through robust channels, so aio-pika declares it again af
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -44,12 +47,39 @@ class QueueType(StrEnum):
     CLASSIC = "classic"
 
 
+class ReplyTo(StrEnum):
+    """Where an RPC caller takes its replies.
+
+    ``DIRECT``: RabbitMQ's direct reply-to, no queue at all; the fastest, for one node.
+    ``QUEUE``: a classic queue of the caller's own (``reply_queue``), for clusters: RabbitMQ 3.10
+    crashes the replier's channel on a reply to the direct reply-to of a caller whose node is
+    down, while a reply to a queue that is gone is only dropped (docs/reliability.md).
+    """
+
+    DIRECT = "direct"
+    QUEUE = "queue"
+
+
+# A caller's reply queue lives and dies with its connection, on the node it is connected to.
+REPLY_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": QueueType.CLASSIC.value}
+
+
 def inbox_queue(domain: str) -> str:
     return f"{domain}.inbox"
 
 
 def rpc_queue(domain: str, service: str) -> str:
     return f"{domain}.{service}.rpc"
+
+
+def reply_queues(domain: str) -> str:
+    """What the names of ``domain``'s reply queues start with (a low-cardinality label)."""
+    return f"{domain}.replies"
+
+
+def reply_queue(domain: str) -> str:
+    """A new reply queue name at each call: ``<domain>.replies.<32 hex digits>``."""
+    return f"{reply_queues(domain)}.{secrets.token_hex(16)}"
 
 
 def internal_exchange(domain: str) -> str:

@@ -28,7 +28,7 @@ from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.retries import Retries, RetryPolicy
 from messaging.rpc import RpcClient
-from messaging.topology import DIRECT_REPLY_TO, Topology
+from messaging.topology import DIRECT_REPLY_TO, ReplyTo, Topology
 from orchestrators.domain import Domain
 from orchestrators.state.inbox import Inbox
 from orchestrators.state.journal import ChoreographyLog
@@ -56,6 +56,7 @@ class RuntimeOptions:
     sweep_every: float = 5.0  # seconds between the sweeps for flows that do not end
     sweep_grace: float = 30.0  # past its deadline by this much, a flow is the sweeper's
     sweep_stale_after: float = 60.0  # a flow compensating with no progress this long, too
+    rpc_reply_to: ReplyTo = ReplyTo.DIRECT  # where RPC callers take their replies
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,9 @@ class DomainProcess:
         return Labels(self.domain.name, role, self.pattern.value)
 
     def replies(self, labels: Labels) -> Publisher:
-        """The publisher of RPC replies, to direct reply-to on the publishing channel."""
+        """The publisher of RPC replies, on the publishing channel, to each request's reply_to
+        (direct reply-to, or the caller's reply queue: labelled as direct reply-to either way,
+        since the queues' names are random)."""
         return Publisher(
             self.publishing,
             self.publishing.default_exchange,

@@ -55,6 +55,23 @@ def queue_depth(vhost_url: str, queue: str) -> int:
     raise KeyError(queue)
 
 
+def queues_named(vhost_url: str, prefix: str) -> list[str]:
+    """The queues of the vhost of ``vhost_url`` whose names start with ``prefix``."""
+    listed = rabbitmqctl("list_queues", "--no-table-headers", "-p", vhost_of(vhost_url), "name")
+    return [name for name in listed.split() if name.startswith(prefix)]
+
+
+def close_connection_named(name: str, reason: str = "closed by a test") -> None:
+    """Close, as the broker would, every connection whose client named itself ``name``."""
+    listed = rabbitmqctl("list_connections", "--no-table-headers", "pid", "client_properties")
+    named = f'{{"connection_name","{name}"}}'
+    pids = [line.split("\t")[0] for line in listed.splitlines() if named in line]
+    if not pids:
+        raise LookupError(f"no connection named {name!r}")
+    for pid in pids:
+        rabbitmqctl("close_connection", pid, reason)
+
+
 def vhost_of(vhost_url: str) -> str:
     return URL(vhost_url).path[1:]
 

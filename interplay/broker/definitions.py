@@ -37,6 +37,7 @@ from messaging.topology import (
     internal_exchange,
     operations_exchange,
     operations_queue,
+    reply_queues,
     rpc_queue,
 )
 from orchestrators import Domain
@@ -51,8 +52,8 @@ OPERATOR = "operator"
 # configure, write and read against that name.
 WATCH_QUEUE = r"(amq_[0-9a-f]{32}|amq\.gen-[A-Za-z0-9_-]+)"
 SHARED_EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
-# RPC requests go to a service's queue and replies to direct reply-to, both through the default
-# exchange, which RabbitMQ authorises as ``amq.default`` whatever the target queue.
+# RPC requests go to a service's queue, replies to the caller's reply_to, both through the
+# default exchange, which RabbitMQ authorises as ``amq.default`` whatever the target queue.
 DEFAULT_EXCHANGE = "amq.default"
 NOTHING = "^$"
 EVERYTHING = ".*"
@@ -126,21 +127,26 @@ def own_names(domain: Domain) -> tuple[str, ...]:
     )
 
 
+def reply_queue_names(domain: str) -> str:
+    """A regex for the domain's RPC reply queues, named anew at every connection (``ReplyTo``)."""
+    return f"^{_literal(reply_queues(domain))}\\.[0-9a-f]{{32}}$"
+
+
 def domain_user(domain: Domain) -> BrokerUser:
     """Declares, binds and consumes its own names; publishes its own events only.
 
     It declares the shared exchanges too (so it needs configure on them), binds its queues to
     them (read) and publishes to them (write); queues dead-letter to ``interplay.dead-letter``,
     which RabbitMQ checks as a write when the queue is declared. Only the operator may publish
-    to its operations exchange.
+    to its operations exchange. Its orchestrator may declare and consume its own reply queues.
     """
     names = (*own_names(domain), *SHARED_EXCHANGES)
     publishes_to = (*(n for n in names if n != operations_exchange(domain.name)), DEFAULT_EXCHANGE)
     return BrokerUser(
         name=domain.name,
-        configure=exactly(names, RETRY_SUFFIX),
+        configure=f"{exactly(names, RETRY_SUFFIX)}|{reply_queue_names(domain.name)}",
         write=exactly(publishes_to, RETRY_SUFFIX),
-        read=exactly(names, RETRY_SUFFIX),
+        read=f"{exactly(names, RETRY_SUFFIX)}|{reply_queue_names(domain.name)}",
         topic_write=f"^{re.escape(domain.name)}\\.",
         topic_read=exactly(event.message_type for event in domain.consumes),
     )

@@ -140,9 +140,9 @@ class _Builder:
         self.channels[replies] = {
             "address": None,
             "title": f"{domain.name} {service} replies",
-            "description": "Replies go to the caller's reply_to (RabbitMQ's direct reply-to, "
-            "amq.rabbitmq.reply-to, through the default exchange); causation_id names the "
-            "request.",
+            "description": "Replies go to the caller's reply_to through the default exchange: "
+            "RabbitMQ's direct reply-to, amq.rabbitmq.reply-to, or on a cluster the caller's "
+            "own queue, <domain>.replies.<32 hex digits>; causation_id names the request.",
             "messages": {
                 f"{c.__name__}Reply": self.reply(c, _reply_of(service_class, c)) for c in commands
             },

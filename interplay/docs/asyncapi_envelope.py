@@ -115,7 +115,8 @@ def _trait(
     if reply_to:
         properties["reply_to"] = {
             "type": "string",
-            "description": "AMQP property: where the reply goes (amq.rabbitmq.reply-to).",
+            "description": "AMQP property: where the reply goes (amq.rabbitmq.reply-to, "
+            "or the caller's own <domain>.replies.<32 hex digits>).",
         }
     headers: dict[str, Any] = {
         "type": "object",

@@ -2,7 +2,8 @@
 
 The ``orchestrator`` role consumes the domain's inbox and drives each flow's steps over RPC, and
 sweeps the domain's flows that do not end by themselves (``sweeper``); each service role serves
-its own queue ``<domain>.<service>.rpc`` and answers on direct reply-to.
+its own queue ``<domain>.<service>.rpc`` and answers to each request's ``reply_to`` (the
+orchestrator's direct reply-to, or its own reply queue: ``RuntimeOptions.rpc_reply_to``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ async def start(process: DomainProcess) -> None:
 async def _start_orchestrator(process: DomainProcess) -> None:
     domain = process.domain
     labels = process.labels(ORCHESTRATOR_ROLE)
-    rpc = RpcClient(process.publishing, process.metrics, labels)
+    rpc = RpcClient(
+        process.publishing, process.metrics, labels, reply_to=process.options.rpc_reply_to
+    )
     await rpc.start()
     process.rpc_clients.append(rpc)
     exchange = await process.topology.events_exchange(process.publishing)

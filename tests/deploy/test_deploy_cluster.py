@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from messaging.topology import reply_queues
 from tests.deploy.cluster_faults import (
     NODES,
     ClusterFaultReport,
@@ -103,15 +104,22 @@ def test_three_nodes_form_one_cluster_and_every_domain_runs_two_replicas(cluster
     assert migrations.attrs["State"]["ExitCode"] == 0, migrations.logs()
 
 
-def test_every_queue_is_a_quorum_queue_with_a_member_on_each_node(cluster: Stack) -> None:
+def test_every_queue_is_a_quorum_queue_with_a_member_on_each_node_but_the_reply_queues(
+    cluster: Stack,
+) -> None:
     listed = cluster.container("rabbitmq-1").exec_run(
         ["rabbitmqctl", "-q", "list_queues", "name", "type", "members", "--formatter", "json"]
     )
     assert listed.exit_code == 0, listed.output
-    queues = json.loads(listed.output)
+    listed_queues = json.loads(listed.output)
+    private = tuple(f"{reply_queues(domain)}." for domain in DOMAINS)
+    replies = [q for q in listed_queues if q["name"].startswith(private)]
+    queues = [q for q in listed_queues if not q["name"].startswith(private)]
     assert len(queues) >= 3 * len(DOMAINS)
     wrong = [q for q in queues if q["type"] != "quorum" or len(q["members"]) != len(NODES)]
     assert wrong == []
+    # Each orchestrator's own (INTERPLAY_RPC_REPLY_TO=queue): classic, gone with its connection.
+    assert replies and all(q["type"] == "classic" for q in replies)
 
 
 def prometheus_targets(stack: Stack) -> list[dict[str, Any]]:

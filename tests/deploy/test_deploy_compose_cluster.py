@@ -106,7 +106,7 @@ def test_three_nodes_share_the_cookie_secret_and_the_cluster_configuration(
     assert list(services["rabbitmq-3"]["depends_on"]) == ["rabbitmq-2"]
 
 
-def test_every_domain_runs_two_replicas_through_haproxy_on_its_postgresql_database(
+def test_every_domain_runs_two_replicas_through_haproxy_on_postgresql_with_reply_queues(
     config: dict[str, Any],
 ) -> None:
     services = domain_services(config)
@@ -120,6 +120,7 @@ def test_every_domain_runs_two_replicas_through_haproxy_on_its_postgresql_databa
         assert environment["INTERPLAY_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert environment["INTERPLAY_MIGRATE_ON_START"] == "false"
         assert environment["INTERPLAY_QUEUE_REPLICAS"] == "3"
+        assert environment["INTERPLAY_RPC_REPLY_TO"] == "queue"
         assert service["depends_on"]["migrations"]["condition"] == "service_completed_successfully"
     assert config["services"]["migrations"]["command"] == ["db", "upgrade"]
     haproxy = config["services"]["haproxy"]["environment"]

@@ -321,6 +321,15 @@ def test_a_domain_pattern_overrides_the_top_level_pattern() -> None:
         assert env_of(deployment)[f"INTERPLAY_{domain.upper()}_PATTERN"] == expected
 
 
+def test_orchestrators_take_rpc_replies_on_a_queue_of_their_own_on_the_operators_cluster() -> None:
+    for deployment in of_kind(scenario("operator-values"), "Deployment"):
+        assert env_of(deployment)["INTERPLAY_RPC_REPLY_TO"] == "queue"
+    for deployment in of_kind(manifests(render(with_image({}))), "Deployment"):  # bundled
+        assert env_of(deployment)["INTERPLAY_RPC_REPLY_TO"] == "direct"
+    for deployment in of_kind(manifests(render(with_image({"rpcReplyTo": "queue"}))), "Deployment"):
+        assert env_of(deployment)["INTERPLAY_RPC_REPLY_TO"] == "queue"
+
+
 # --- autoscaling, network, helm test ------------------------------------------------------
 
 

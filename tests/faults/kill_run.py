@@ -4,7 +4,9 @@ Used by the CI-sized tests in this folder and, with bigger numbers, by hand:
 ``python -m tests.faults.kill_run --orders 1000 --victims orchestrator,services --broker-restart``.
 With a broker restart the run has a RabbitMQ node of its own (``tests.rabbitmq_node``), restarted
 once among the kills. With ``--cluster`` it runs on a three-node cluster of its own behind HAProxy
-(``tests.rabbitmq_cluster``), and one node is killed with SIGKILL and started again instead.
+(``tests.rabbitmq_cluster``), and one node is killed with SIGKILL and started again instead; the
+orchestrators then take RPC replies on queues of their own (``INTERPLAY_RPC_REPLY_TO=queue``), as
+the cluster deploys do.
 With ``--challenges`` a third of the orders have a card that asks for a challenge: half of them
 are answered by the run (approved or declined), half are left to time out (``WAIT`` seconds), so
 that kills land while flows wait and timers fire after the restarts.
@@ -27,6 +29,7 @@ from yarl import URL
 
 from domains.inventory.services import CATALOGUE
 from domains.orders.events import OrderPlaced
+from messaging.topology import ReplyTo, reply_queues
 from orchestrators import Pattern
 from tests.books import read_books
 from tests.databases import sqlite_url
@@ -123,6 +126,7 @@ class KilledSystem:
         pattern: Pattern = Pattern.ORCHESTRATION,
         database_url: str | None = None,
         wait: float = WAIT,
+        reply_to: ReplyTo = ReplyTo.DIRECT,
     ) -> None:
         env = system_env(
             amqp_url,
@@ -133,6 +137,7 @@ class KilledSystem:
             INTERPLAY_PATTERN=pattern.value,
             INTERPLAY_DATABASE_URL=database_url or sqlite_url(data_dir),
             INTERPLAY_DATABASE_POOL_SIZE="3",  # 10 processes and more on one PostgreSQL
+            INTERPLAY_RPC_REPLY_TO=reply_to.value,
         )
         roles = ("orchestrator", "services") if pattern is Pattern.ORCHESTRATION else ("services",)
         replicated = roles[0]
@@ -281,7 +286,10 @@ async def run(
         else:
             amqp_url = stack.enter_context(fresh_vhost("interplay-kill"))
         database_url = database_url or sqlite_url(data_dir)
-        system = KilledSystem(amqp_url, data_dir, replicas, pattern, database_url)
+        reply_to = ReplyTo.QUEUE if cluster else ReplyTo.DIRECT
+        system = KilledSystem(
+            amqp_url, data_dir, replicas, pattern, database_url, reply_to=reply_to
+        )
         system.start()
         tap = EventTap(amqp_url, durable=broker is not None)
         await tap.start()
@@ -359,15 +367,17 @@ async def _killed(figures: Figures, kills: int, killer: asyncio.Task[None]) -> N
 
 def _unreplicated(cluster: Cluster, vhost: str) -> list[str]:
     """Each queue of the run's vhost that is not a quorum queue on every node of the cluster
-    (the tap's own and exclusive ones aside)."""
+    (the tap's own and exclusive ones aside: the orchestrators' reply queues go with their
+    connections)."""
     listed = cluster.ctl(
         "list_queues", "-p", vhost, "name", "type", "members", "--formatter", "json"
     )
     size = len(cluster.nodes)
+    private = ("amq.", "tests.", *(f"{reply_queues(domain)}." for domain in DOMAINS))
     return [
         f"{queue['name']}: {queue['type']} on {queue.get('members')}"
         for queue in json.loads(listed)
-        if not queue["name"].startswith(("amq.", "tests."))
+        if not queue["name"].startswith(private)
         and (queue["type"] != "quorum" or len(queue.get("members") or []) != size)
     ]
 

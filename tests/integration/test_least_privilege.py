@@ -3,8 +3,9 @@
 ``interplay broker definitions`` writes the users for a fresh vhost; they are imported with
 ``rabbitmqctl import_definitions`` under unique names (users are global on a broker). Then every
 domain runs with its own credentials and a storefront order flows to ``orders.order.completed``,
-in both patterns, and a domain's user is refused what belongs to another domain. The operator
-follows an order it placed and asks every domain about it; a domain's user may not ask.
+in both patterns (orchestrated, with RPC replies through direct reply-to and through reply
+queues), and a domain's user is refused what belongs to another domain. The operator follows an
+order it placed and asks every domain about it; a domain's user may not ask.
 """
 
 from __future__ import annotations
@@ -43,17 +44,27 @@ from messaging.rpc import RpcClient
 from messaging.topology import (
     EVENTS_EXCHANGE,
     QueueOptions,
+    ReplyTo,
     Topology,
     existing_exchange,
     inbox_queue,
     operations_exchange,
     operations_queue,
+    reply_queue,
+    reply_queues,
 )
 from orchestrators import Pattern
 from orchestrators.operations.contracts import FlowRuns, ShowFlow
 from tests.flows import EXPECTED_EVENTS, HAPPY, EventTap, order
 from tests.inprocess import settings_for
-from tests.rabbitmq import fresh_vhost, imported_users, rabbitmqctl, url_as, vhost_of
+from tests.rabbitmq import (
+    fresh_vhost,
+    imported_users,
+    queues_named,
+    rabbitmqctl,
+    url_as,
+    vhost_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -124,17 +135,29 @@ def test_passwords_are_stored_hashed_and_salted(tmp_path: Path) -> None:
 # --- the whole system, each domain logged in as itself ---------------------------------------
 
 
-@pytest.fixture(scope="module", params=[Pattern.ORCHESTRATION, Pattern.CHOREOGRAPHY])
+SYSTEMS = {
+    "orchestration": (Pattern.ORCHESTRATION, ReplyTo.DIRECT),
+    "orchestration-reply-queues": (Pattern.ORCHESTRATION, ReplyTo.QUEUE),
+    "choreography": (Pattern.CHOREOGRAPHY, ReplyTo.DIRECT),
+}
+
+
+def system_of(request: pytest.FixtureRequest) -> tuple[Pattern, ReplyTo]:
+    """The pattern and the RPC replies of the ``system`` a test runs against."""
+    return SYSTEMS[request.node.callspec.params["system"]]
+
+
+@pytest.fixture(scope="module", params=list(SYSTEMS))
 async def system(
     request: pytest.FixtureRequest, users: Users, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[EventTap]:
     """Every domain in this process, each with its own connection and credentials."""
-    pattern: Pattern = request.param
-    data = tmp_path_factory.mktemp(pattern.value)
+    pattern, reply_to = SYSTEMS[request.param]
+    data = tmp_path_factory.mktemp(request.param)
     tap = EventTap(users.admin_url)
     async with AsyncExitStack() as running:
         for name in DOMAINS:
-            settings = settings_for(users.url(name), data, {name: pattern})
+            settings = settings_for(users.url(name), data, {name: pattern}, rpc_reply_to=reply_to)
             domain = await bootstrap(settings, [name], serve_http=False)
             running.push_async_callback(domain.stop)
         await tap.start()
@@ -164,13 +187,24 @@ async def events_publisher(url: str, user: str, metrics: Metrics) -> AsyncIterat
 
 
 async def test_an_order_flows_to_completed_with_each_domain_logged_in_as_itself(
-    system: EventTap, users: Users
+    system: EventTap, users: Users, request: pytest.FixtureRequest
 ) -> None:
     correlation_id = await place_as_storefront(users, order(HAPPY))
     await system.wait_for({correlation_id: EXPECTED_EVENTS[HAPPY]}, 30)
     assert "orders.order.completed" in system.types(correlation_id)
     connected = rabbitmqctl("list_connections", "-p", vhost_of(users.admin_url), "user")
     assert {users.names[name] for name in DOMAINS} <= set(connected.split())
+    pattern, reply_to = system_of(request)
+    # Each orchestrator declared its reply queue, as its own user, in reply queue mode only.
+    declared = queues_named(users.admin_url, f"{reply_queues('orders')}.")
+    expected = pattern is Pattern.ORCHESTRATION and reply_to is ReplyTo.QUEUE
+    assert len(declared) == (1 if expected else 0)
+
+
+async def test_a_domain_cannot_declare_another_domains_reply_queue(users: Users) -> None:
+    async with channel_as(users.url("payments")) as channel:
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused, match=r"orders\.replies"):
+            await channel.declare_queue(reply_queue("orders"), exclusive=True, auto_delete=True)
 
 
 async def test_a_domain_dead_letters_with_its_own_credentials(system: EventTap) -> None:

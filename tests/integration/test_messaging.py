@@ -12,16 +12,24 @@ from aio_pika import Message
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
 from prometheus_client import generate_latest
 
-from messaging.broker import Broker
+from messaging.broker import Broker, BrokerSettings
 from messaging.consumer import Delivery, QueueConsumer
 from messaging.contracts import Command, Event, MessageCatalog, Reply
 from messaging.dead_letters import DETAIL_HEADER, QUEUE_HEADER, REASON_HEADER, DeadLetters
 from messaging.envelope import Envelope
-from messaging.errors import RemoteFailure, RpcError, RpcTimeout, Unroutable
+from messaging.errors import RemoteFailure, RpcConnectionLost, RpcError, RpcTimeout, Unroutable
 from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.rpc import Refused, RpcClient, RpcServer
-from messaging.topology import DIRECT_REPLY_TO, QueueOptions, Topology, dead_letter_queue
+from messaging.topology import (
+    DIRECT_REPLY_TO,
+    QueueOptions,
+    ReplyTo,
+    Topology,
+    dead_letter_queue,
+    reply_queues,
+)
+from tests.rabbitmq import close_connection_named, queues_named, rabbitmqctl, vhost_of
 
 pytestmark = pytest.mark.integration
 
@@ -51,11 +59,13 @@ class Scale:
 
     def __init__(self) -> None:
         self.release_stuck = asyncio.Event()
+        self.stuck_arrivals = 0
 
     async def weigh(self, command: WeighParcel) -> ParcelWeighed:
         if command.parcel_id == "lost":
             raise ParcelLost("parcel lost in the depot")
         if command.parcel_id == "stuck":
+            self.stuck_arrivals += 1
             await self.release_stuck.wait()
         return ParcelWeighed(weight_grams=1200)
 
@@ -287,14 +297,27 @@ async def test_an_event_no_one_subscribes_to_is_published_logged_once_and_counte
     )
 
 
+@pytest.fixture(params=list(ReplyTo), ids=str)
+def reply_to(request: pytest.FixtureRequest) -> ReplyTo:
+    """Every RPC behaviour holds whichever way replies come back."""
+    mode: ReplyTo = request.param
+    return mode
+
+
 class RpcSetup:
-    def __init__(self, broker: Broker, metrics: Metrics) -> None:
+    """A scale service on ``broker``; its caller on ``caller`` (the same broker by default)."""
+
+    def __init__(self, broker: Broker, metrics: Metrics, reply_to: ReplyTo = ReplyTo.DIRECT):
         self.depot = Depot(broker, metrics)
         self.scale = Scale()
+        self.reply_to = reply_to
 
-    async def start(self, timeout_queue: bool = False) -> RpcClient:
+    def reply_queue_prefix(self) -> str:
+        return f"{reply_queues(self.depot.name)}."
+
+    async def start(self, caller: Broker | None = None) -> RpcClient:
         depot, broker, metrics = self.depot, self.depot.broker, self.depot.metrics
-        channel = await depot.start_inbox()
+        self.serving = channel = await depot.start_inbox()  # requests in, replies out
         self.queue = await depot.topology.rpc(channel, depot.name, "scale")
         labels = Labels(depot.name, "scale", "orchestration")
         replies = Publisher(
@@ -316,21 +339,29 @@ class RpcSetup:
             hop=Hop.RPC_REQUEST,
         )
         await server.start()
+        return await self.client(caller or broker)
+
+    async def client(self, caller: Broker) -> RpcClient:
+        labels = Labels(self.depot.name, "orchestrator", "orchestration")
         client = RpcClient(
-            await broker.channel(), metrics, Labels(depot.name, "orchestrator", "orchestration")
+            await caller.channel(), self.depot.metrics, labels, reply_to=self.reply_to
         )
         await client.start()
         return client
 
 
-async def test_an_rpc_call_returns_the_services_reply(broker: Broker, metrics: Metrics) -> None:
-    setup = RpcSetup(broker, metrics)
+async def test_an_rpc_call_returns_the_services_reply(
+    amqp_url: str, broker: Broker, metrics: Metrics, reply_to: ReplyTo
+) -> None:
+    setup = RpcSetup(broker, metrics, reply_to)
     client = await setup.start()
     flow = Envelope.new_flow("orders.order.placed", "storefront")
 
     result = await client.call(setup.queue.name, WeighParcel(parcel_id="p-1"), flow, timeout=5)
 
     assert result == {"weight_grams": 1200}
+    reply_queues_now = queues_named(amqp_url, setup.reply_queue_prefix())
+    assert len(reply_queues_now) == (1 if reply_to is ReplyTo.QUEUE else 0)
     assert (
         sample(
             metrics,
@@ -346,9 +377,9 @@ async def test_an_rpc_call_returns_the_services_reply(broker: Broker, metrics: M
 
 
 async def test_a_business_refusal_arrives_as_a_typed_failure(
-    broker: Broker, metrics: Metrics
+    broker: Broker, metrics: Metrics, reply_to: ReplyTo
 ) -> None:
-    setup = RpcSetup(broker, metrics)
+    setup = RpcSetup(broker, metrics, reply_to)
     client = await setup.start()
     flow = Envelope.new_flow("orders.order.placed", "storefront")
 
@@ -361,9 +392,9 @@ async def test_a_business_refusal_arrives_as_a_typed_failure(
 
 
 async def test_a_call_without_reply_times_out_and_its_late_reply_changes_nothing(
-    broker: Broker, metrics: Metrics
+    broker: Broker, metrics: Metrics, reply_to: ReplyTo
 ) -> None:
-    setup = RpcSetup(broker, metrics)
+    setup = RpcSetup(broker, metrics, reply_to)
     client = await setup.start()
     flow = Envelope.new_flow("orders.order.placed", "storefront")
 
@@ -434,3 +465,108 @@ async def test_a_second_call_under_the_same_message_id_is_refused_not_left_hangi
         )
     setup.scale.release_stuck.set()
     assert await first == {"weight_grams": 1200}
+
+
+async def consuming_again(client: RpcClient, seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await client.is_consuming():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the client did not consume its replies again in time")
+
+
+async def test_replies_reach_the_client_again_after_the_broker_closes_its_connection(
+    amqp_url: str, broker: Broker, metrics: Metrics, reply_to: ReplyTo
+) -> None:
+    setup = RpcSetup(broker, metrics, reply_to)
+    name = f"rpc caller {uuid.uuid4().hex[:8]}"
+    caller = await Broker.connect(BrokerSettings(url=amqp_url, client_name=name))
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    try:
+        client = await setup.start(caller)
+        assert await client.call(setup.queue.name, WeighParcel(parcel_id="a"), flow, timeout=5)
+        before = queues_named(amqp_url, setup.reply_queue_prefix())
+
+        reconnected = asyncio.Event()
+        caller.connection.reconnect_callbacks.add(lambda *_: reconnected.set())
+        close_connection_named(name)
+        await asyncio.wait_for(reconnected.wait(), 20)
+        await consuming_again(client)
+
+        result = await client.call(setup.queue.name, WeighParcel(parcel_id="b"), flow, timeout=5)
+        after = queues_named(amqp_url, setup.reply_queue_prefix())
+    finally:
+        await caller.close()
+    assert result == {"weight_grams": 1200}
+    if reply_to is ReplyTo.QUEUE:
+        # A new queue under a new name: the old one went with its connection.
+        assert len(before) == len(after) == 1
+        assert before != after
+    else:
+        assert before == after == []
+
+
+async def test_a_reply_to_a_caller_gone_with_its_queue_is_dropped_and_the_service_serves_on(
+    amqp_url: str, broker: Broker, metrics: Metrics
+) -> None:
+    """Why clusters use ``ReplyTo.QUEUE``: the reply to a caller that is gone is dropped, and the
+    replying service's channel stays open (RabbitMQ 3.10 closes it instead when the reply goes to
+    the direct reply-to of a caller whose node is down)."""
+    setup = RpcSetup(broker, metrics, ReplyTo.QUEUE)
+    caller = await Broker.connect(BrokerSettings(url=amqp_url, client_name="rpc caller that goes"))
+    gone = await setup.start(caller)
+    serving = await setup.serving.get_underlay_channel()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    call = asyncio.create_task(
+        gone.call(setup.queue.name, WeighParcel(parcel_id="stuck"), flow, timeout=30)
+    )
+    await eventually(lambda: setup.scale.stuck_arrivals == 1)
+
+    await caller.close()  # the caller goes, and its reply queue with its connection
+    with pytest.raises(RpcConnectionLost):
+        await call
+    assert queues_named(amqp_url, setup.reply_queue_prefix()) == []
+    setup.scale.release_stuck.set()  # the service answers now, to a queue that is gone
+    requests = {
+        "domain": setup.depot.name,
+        "service": "scale",
+        "pattern": "orchestration",
+        "hop": Hop.RPC_REQUEST.value,
+        "messaging_system": "rabbitmq",
+        "messaging_destination_name": setup.queue.name,
+        "messaging_operation_type": "process",
+        "message_type": WeighParcel.message_type,
+    }
+    acked = {**requests, "outcome": "acked"}
+    await eventually(lambda: sample(metrics, "interplay_messages_consumed_total", **acked) == 1)
+
+    client = await setup.client(broker)
+    result = await client.call(setup.queue.name, WeighParcel(parcel_id="p"), flow, timeout=5)
+
+    assert result == {"weight_grams": 1200}
+    assert await setup.serving.get_underlay_channel() is serving
+    assert not serving.is_closed
+    assert setup.scale.stuck_arrivals == 1  # acked once answered: never delivered again
+
+
+async def test_a_reply_queue_deleted_under_the_client_is_declared_anew_by_its_next_call(
+    amqp_url: str, broker: Broker, metrics: Metrics
+) -> None:
+    setup = RpcSetup(broker, metrics, ReplyTo.QUEUE)
+    client = await setup.start()
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    (deleted,) = queues_named(amqp_url, setup.reply_queue_prefix())
+
+    rabbitmqctl("delete_queue", "-p", vhost_of(amqp_url), deleted)
+    for _ in range(100):  # the broker cancels the consumer: the client is told
+        if not await client.is_consuming():
+            break
+        await asyncio.sleep(0.05)
+    assert not await client.is_consuming()
+
+    result = await client.call(setup.queue.name, WeighParcel(parcel_id="p"), flow, timeout=5)
+
+    assert result == {"weight_grams": 1200}
+    assert await client.is_consuming()
+    (declared,) = queues_named(amqp_url, setup.reply_queue_prefix())
+    assert declared != deleted

@@ -80,6 +80,17 @@ interplay.dev/role: {{ .role }}
 {{- printf "INTERPLAY_%s_PATTERN" (. | upper | replace "-" "_") -}}
 {{- end -}}
 
+{{/* Where orchestrators take RPC replies: rpcReplyTo, else a queue of their own on the operator's cluster (direct reply-to there breaks a replier when the caller's node is down: docs/reliability.md). */}}
+{{- define "interplay.rpcReplyTo" -}}
+{{- if .Values.rpcReplyTo -}}
+{{- .Values.rpcReplyTo -}}
+{{- else if eq .Values.rabbitmq.mode "operator" -}}
+queue
+{{- else -}}
+direct
+{{- end -}}
+{{- end -}}
+
 {{/* An image reference with global.imageRegistry in front; takes (dict "root" $ "repository" $r "tag" $t "digest" $d). */}}
 {{- define "interplay.imageReference" -}}
 {{- $repository := .repository -}}
