@@ -16,11 +16,16 @@ import pytest
 from domains.orders.events import OrderPlaced
 from domains.registry import DOMAINS
 from interplay.operations.flows import flow_views
+from messaging.consumer import Delivery
 from messaging.envelope import Envelope
 from orchestrators import Pattern, WaitFor
+from orchestrators.state.database import Database, insert_new
+from orchestrators.state.journal import FlowStart, choreography_flows
+from orchestrators.state.journal_waits import JournalWaits
 from orchestrators.state.saga import FlowStatus
+from orchestrators.state.tables import create_framework_tables
 from tests.books import read_books
-from tests.databases import query, sqlite_url
+from tests.databases import fresh_databases, query, sqlite_url
 from tests.flows import CHALLENGE_APPROVED, EXPECTED_EVENTS, HAPPY, EventTap, order
 from tests.flows import challenge_answer as answer_of
 from tests.inprocess import running_system, settings_for
@@ -216,3 +221,44 @@ async def test_an_answer_after_the_end_of_its_wait_loses_though_no_sweep_has_end
 
     assert "payments.payment.captured" not in tap.types(flow), tap.types(flow)
     assert waiting == {flow: end_of_wait}  # for the sweeper to end, whenever it comes
+
+
+async def test_a_wait_recorded_while_the_relay_records_its_flow_ends_at_the_end_of_the_wait(
+    tmp_path: Path,
+) -> None:
+    """A choreographed step may record its wait while the inbox relay's transaction, which
+    records the flow with the workflow's deadline, is still open (PostgreSQL lets both run): the
+    flow's deadline must be the end of the wait, or the sweeper would end it minutes late."""
+    with fresh_databases("postgresql", tmp_path, ("payments",)) as url:
+        database = Database(url.replace("{domain}", "payments"))
+        await create_framework_tables(database)
+        try:
+            started = Envelope.new_flow("inventory.stock.reserved", "tests")
+            now = time.time()  # the flow as the relay starts it, with the workflow's deadline
+            flow = FlowStart(
+                "take_payment", started.message_id, started.correlation_id, {}, now, now + 300
+            )
+            row = {**dataclasses.asdict(flow), "context": "{}", "sweeps": 0}
+            waits = JournalWaits(database)
+            end_of_wait = time.time() + 12
+            async with database.begin() as relay:  # the relay's insert, not committed yet
+                await relay.execute(insert_new(relay, choreography_flows), row)
+                waiting = asyncio.create_task(
+                    waits.wait(
+                        correlation_id=flow.correlation_id,
+                        workflow=flow.workflow,
+                        trigger_id=flow.trigger_id,
+                        step="authorise",
+                        context={"challenge_required": True},
+                        started_at=flow.started_at,
+                        until=end_of_wait,
+                        handled=Delivery(started.caused("to_do", "tests"), _challenged(0)),
+                    )
+                )
+                await asyncio.sleep(0.5)  # the step's transaction waits for the relay's
+            await waiting
+            (wait,) = await waits.of_correlation(flow.correlation_id)
+        finally:
+            await database.close()
+    assert wait.deadline == end_of_wait
+    assert wait.context == {"challenge_required": True}
