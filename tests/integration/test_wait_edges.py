@@ -1,7 +1,9 @@
 """The edges of steps that wait, against the real broker, under both patterns, on SQLite and
 PostgreSQL: a wait for the time alone (``WaitFor(None, ...)``) holds its flow for the timer and
 then lets it complete; an answer that comes just as the sweeper ends its wait either wins or
-loses, whole: each order ends once, completed and captured or cancelled and voided."""
+loses, whole: each order ends once, completed and captured or cancelled and voided; an answer
+after the end of its wait loses though no sweep has ended it yet; and a choreographed wait
+recorded beside the relay's still open insert of its flow keeps the end of the wait."""
 
 from __future__ import annotations
 
