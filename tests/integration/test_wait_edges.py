@@ -90,12 +90,12 @@ async def test_a_timer_holds_its_flow_waiting_for_its_time_then_the_flow_complet
 
 
 # The challenge's wait, short; the sweeper looks often, so that it ends a wait close to its end.
-RACE_WAIT = 2.0
+RACE_WAIT = 4.0  # long enough for every order to be waiting before the first answer is due
 RACE_SWEEP_EVERY = 0.05
-# When each order's answer is published, relative to the end of its wait: the first ones surely
-# in time (an answer takes ~10-100 ms to be handled), the last ones surely late, those in
-# between racing the sweeper.
-OFFSETS = (-0.6, -0.3, -0.15, -0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1, 0.15, 0.3, 0.6)
+# When each order's answer is published, relative to the end of its wait: the first surely in
+# time (an answer takes ~10-100 ms to be handled, and 1.5 s is ample on a slow day), the last
+# surely late, those in between racing the sweeper.
+OFFSETS = (-1.5, -0.3, -0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1, 0.3, 1.5)
 WAITING_SQL = {
     Pattern.ORCHESTRATION: "SELECT correlation_id, deadline FROM saga_flows "
     "WHERE workflow = 'take_payment' AND status = 'waiting'",
