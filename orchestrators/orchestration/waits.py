@@ -4,7 +4,9 @@ its flow, and the end of a wait's time (found by the sweeper) ends the wait.
 A waiting flow is a saga row with status ``waiting`` whose ``deadline`` is the end of the wait;
 its trigger was acked when it began to wait. The awaited event comes to the domain's inbox and
 is matched to the flow by correlation id and the wait's ``match``; its save is a compare and set
-like every save, so of an answer and the sweeper's timeout exactly one ends the wait.
+like every save, so of an answer and the sweeper's timeout exactly one ends the wait. An answer
+that comes after the end of the wait is too late even if no sweep has ended the wait yet, as in
+choreography: the outcome does not depend on when the sweeper comes by.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class Answers:
     async def __call__(self, delivery: Delivery) -> None:
         """Resume the flow of the event's correlation id that waits for it. One that comes
         before its flow waits is tried again later (``FlowNotWaiting``); one that comes after
-        the flow stopped waiting (its time was up) is acked as handled."""
+        the end of the wait (swept or not yet) is acked as handled."""
         envelope = delivery.envelope
         answer = delivery.body
         assert isinstance(answer, Event)
@@ -84,6 +86,11 @@ class Answers:
                     if flow.next_step != index or wait is None:
                         continue
                     if not wait.match(answer, flow.context):
+                        continue
+                    if flow.past_deadline(time.time()):
+                        # Its time is up, though the sweeper may not have come by yet: the
+                        # sweeper ends it, as in choreography, whatever the sweep's delay.
+                        too_late = True
                         continue
                     drive = self._resume(workflow, resumed(workflow, flow, answer), delivery)
                     await orchestrator.once(workflow, flow.trigger_id, drive)

@@ -71,23 +71,27 @@ class JournalWaits:
         """Record that ``step`` waits till ``until`` with ``context``, and that the event
         ``handled`` was handled, in one transaction (a repeat records nothing new). The flow's
         row is made if the inbox relay has not written it yet (it publishes first): its own
-        insert then finds this one and leaves it."""
+        insert then finds this one and leaves it. When the relay's insert was under way (not
+        yet visible to the update, it made this insert wait and skip), the update runs again,
+        so that the flow's deadline is the end of the wait, not the relay's."""
         f = choreography_flows.c
         values = {"context": json.dumps(context), "deadline": until}
+        of_flow = (
+            update(choreography_flows)
+            .where(f.workflow == workflow, f.trigger_id == trigger_id)
+            .values(**values)
+        )
         async with self.database.begin() as connection:
             await connection.execute(
                 insert_new(connection, choreography_steps),
                 step_row(correlation_id, workflow, trigger_id, step, WAITING, None),
             )
-            changed = await connection.execute(
-                update(choreography_flows)
-                .where(f.workflow == workflow, f.trigger_id == trigger_id)
-                .values(**values)
-            )
-            if changed.rowcount != 1:
+            if (await connection.execute(of_flow)).rowcount != 1:
                 row = {"workflow": workflow, "trigger_id": trigger_id, "sweeps": 0, **values}
                 row |= {"correlation_id": correlation_id, "started_at": started_at}
-                await connection.execute(insert_new(connection, choreography_flows), row)
+                inserted = await connection.execute(insert_new(connection, choreography_flows), row)
+                if inserted.rowcount != 1:
+                    await connection.execute(of_flow)
             await record_handled(connection, handled)
 
     async def of_correlation(self, correlation_id: str) -> list[Wait]:
