@@ -1,0 +1,54 @@
+"""PostgreSQL databases of a benchmark's own on the local server, one per domain, dropped after.
+
+Administered with ``psql`` (the server's client, on ``PATH`` wherever the server runs), as the
+tests' helper does with asyncpg: benchmarks keep to typed code and do not import tests. Like the
+broker, the server must be on this machine, where its processes' CPU can be read.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from yarl import URL
+
+from benchmarks.vhost import LOOPBACK
+
+ADMIN_URL = os.environ.get(
+    "INTERPLAY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def fresh_databases(domains: Sequence[str], prefix: str = "interplay_cap") -> Iterator[str]:
+    """Yields the ``INTERPLAY_DATABASE_URL`` (``{domain}`` in it) of new databases, one per
+    domain, named ``<prefix>_<random>_<domain>``; they are dropped at the end."""
+    admin = URL(ADMIN_URL)
+    if admin.host not in LOOPBACK:
+        raise RuntimeError(f"benchmarks run against a local PostgreSQL only, not {admin.host}")
+    stem = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    names = [f"{stem}_{domain}" for domain in domains]
+    for name in names:
+        _psql(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(admin.with_scheme("postgresql+asyncpg").with_path(f"/{stem}_")) + "{domain}"
+    finally:
+        for name in names:
+            _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_stem(database_url: str) -> str:
+    """The part of the databases' names they all share, which their backends' titles show."""
+    return URL(database_url.replace("{domain}", "")).path.lstrip("/")
+
+
+def _psql(statement: str) -> None:
+    subprocess.run(
+        ["psql", ADMIN_URL, "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-c", statement],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
