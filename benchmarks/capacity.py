@@ -28,13 +28,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from yarl import URL
 
-from benchmarks import capacity_report, quorum_ceiling
+from benchmarks import capacity_report, postgres, quorum_ceiling
 from benchmarks.capacity_load import BROKER, DATABASE, LoadPlan, measure
 from benchmarks.cpu import listening_pid
 from benchmarks.order_processes import OrderProcesses
@@ -105,10 +106,12 @@ async def variant(
     with ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="interplay-cap-")))
         others = {BROKER: broker}
-        database_url = None
+        database_url = transactions = None
         if setup.postgres:
             database_url = stack.enter_context(fresh_databases(list(DOMAINS)))
-            others[DATABASE] = postgres_backends(database_stem(database_url))
+            stem = database_stem(database_url)
+            others[DATABASE] = postgres_backends(stem)
+            transactions = partial(postgres.transactions, stem)
         system = OrderProcesses(
             url,
             pattern,
@@ -117,7 +120,7 @@ async def variant(
             replicas=setup.replicas,
             environment=dict(environment(setup)),
         )
-        figures = await measure(system, others, plan)
+        figures = await measure(system, others, plan, transactions)
     say(capacity_report.line(figures))
     return capacity_report.variant_json(setup.name, setup.key, pattern, setup.replicas, figures)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +26,7 @@ from benchmarks.stats import percentile
 BROKER = "broker"
 DATABASE = "database"
 DOMAIN = "domain:"  # prefix of each domain's group
+STATISTICS_LAG = 1.2  # seconds: PostgreSQL publishes a backend's statistics once a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +48,31 @@ class VariantRun:
     saturated_p99: float
     steady: Latency
     queue_messages: dict[str, float]  # per order, by queue
+    transactions: float | None  # per order, in PostgreSQL (None on SQLite)
 
 
 async def measure(
-    system: OrderProcesses, others: Mapping[str, Members], plan: LoadPlan
+    system: OrderProcesses,
+    others: Mapping[str, Members],
+    plan: LoadPlan,
+    transactions: Callable[[], int] | None = None,
 ) -> VariantRun:
-    """Start ``system``, measure it, stop it; ``others`` are the broker and database groups."""
+    """Start ``system``, measure it, stop it; ``others`` are the broker and database groups,
+    ``transactions`` counts the database's transactions so far, where it can."""
     await system.start()
     try:
         await _orders(system, plan.in_flight)  # warm up
         await quiet(system)
-        before = _consumed(system)
+        await asyncio.sleep(STATISTICS_LAG)
+        before, committed = _consumed(system), transactions() if transactions else 0
         await _orders(system, plan.sample_orders)
         await quiet(system)
+        await asyncio.sleep(STATISTICS_LAG)
         after = _consumed(system)
         queues = {name: (after[name] - before[name]) / plan.sample_orders for name in after}
+        per_order = None
+        if transactions:
+            per_order = (transactions() - committed) / plan.sample_orders
         groups = {
             **{DOMAIN + name: fixed(pids) for name, pids in system.by_domain().items()},
             **others,
@@ -80,6 +91,7 @@ async def measure(
         saturated_p99=percentile(latencies, 99),
         steady=at_share,
         queue_messages={name: count for name, count in queues.items() if count > 0},
+        transactions=per_order,
     )
 
 

@@ -43,6 +43,7 @@ def variant_json(
             "steady": asdict(run.steady),
         },
         "messages_per_order": sum(run.queue_messages.values()),
+        "transactions_per_order": run.transactions,
         "queues": run.queue_messages,
         "busiest_queue": {"name": busiest[0], "messages_per_order": busiest[1]},
     }
@@ -81,6 +82,9 @@ def _rows(variant: dict[str, Any]) -> dict[str, str]:
         "p50 / p99 ms, steady": f"{latency['steady']['p50'] * 1000:.0f} / "
         f"{latency['steady']['p99'] * 1000:.0f}",
         "messages/order (queues)": f"{variant['messages_per_order']:.1f}",
+        "PostgreSQL transactions/order": "-"
+        if variant["transactions_per_order"] is None
+        else f"{variant['transactions_per_order']:.1f}",
         "busiest queue": variant["busiest_queue"]["name"],
         "  its messages/order": f"{variant['busiest_queue']['messages_per_order']:.1f}",
     }

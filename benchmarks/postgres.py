@@ -45,10 +45,22 @@ def database_stem(database_url: str) -> str:
     return URL(database_url.replace("{domain}", "")).path.lstrip("/")
 
 
-def _psql(statement: str) -> None:
-    subprocess.run(
-        ["psql", ADMIN_URL, "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-c", statement],
+def transactions(stem: str) -> int:
+    """Transactions committed or rolled back so far in the databases named ``stem...``, as the
+    server's statistics say (they lag by up to a second: read them after a quiet second)."""
+    return int(
+        _psql(
+            "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database"
+            f" WHERE datname LIKE '{stem}%'"
+        )
+    )
+
+
+def _psql(statement: str) -> str:
+    return subprocess.run(
+        ["psql", ADMIN_URL, "-qAt", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-c", statement],
         check=True,
         capture_output=True,
+        text=True,
         timeout=60,
-    )
+    ).stdout.strip()
