@@ -68,8 +68,9 @@ SETUPS = (
 )
 PATTERNS = (Pattern.ORCHESTRATION, Pattern.CHOREOGRAPHY)
 FULL = LoadPlan()
-QUICK = LoadPlan(warmup=1.5, seconds=5.0, steady_seconds=3.0, sample_orders=8)
+QUICK = LoadPlan(warmup=1.5, seconds=5.0, steady_seconds=3.0, sample_orders=8, idle_seconds=2.0)
 CEILING_MESSAGES = {"full": 20_000, "quick": 5_000}
+NO_BUSY_WAIT = "+sbwt none +sbwtdcpu none +sbwtdio none"
 
 
 async def run_all(setups: Sequence[Setup], plan: LoadPlan, mode: str) -> dict[str, Any]:
@@ -85,6 +86,9 @@ async def run_all(setups: Sequence[Setup], plan: LoadPlan, mode: str) -> dict[st
         from tests.rabbitmq_cluster import rabbitmq_cluster  # the fault tests' own cluster
 
         say("starting a three-node RabbitMQ cluster")
+        # Three nodes share this machine's cores: schedulers that spin while idle would burn
+        # them for each other and count as work; the host node keeps its own settings.
+        os.environ.setdefault("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", NO_BUSY_WAIT)
         with rabbitmq_cluster() as cluster:
             nodes = fixed(int((node.folder / "node.pid").read_text()) for node in cluster.nodes)
             for setup in (setup for setup in setups if setup.cluster):
@@ -156,6 +160,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=[s.key for s in SETUPS], action="append", help="run only these setups"
     )
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     mode = "quick" if arguments.quick else "full"
@@ -178,6 +183,8 @@ def main() -> None:
     capacity_report.print_report(document, console)
     arguments.json.parent.mkdir(parents=True, exist_ok=True)
     arguments.json.write_text(capacity_report.dumps(document))
+    if arguments.markdown is not None:
+        arguments.markdown.write_text(capacity_report.markdown_tables(document))
     console.print(f"figures written to {arguments.json} in {document['seconds']} s")
 
 

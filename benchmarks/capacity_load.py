@@ -37,13 +37,15 @@ class LoadPlan:
     steady_seconds: float = 8.0
     share: float = 0.6  # of saturation: the steady rate whose latency is reported
     sample_orders: int = 16  # placed to count the messages per order on each queue
+    idle_seconds: float = 4.0  # with no order in flight: what the processes cost doing nothing
 
 
 @dataclass(frozen=True, slots=True)
 class VariantRun:
     orders_per_second: float
     failed: int
-    cpu_per_order: dict[str, float]  # seconds, by group
+    cpu_per_order: dict[str, float]  # seconds, by group, all the window's CPU over its orders
+    idle_cpu: dict[str, float]  # seconds per second, by group, with no order in flight
     saturated_p50: float
     saturated_p99: float
     steady: Latency
@@ -77,6 +79,9 @@ async def measure(
             **{DOMAIN + name: fixed(pids) for name, pids in system.by_domain().items()},
             **others,
         }
+        idle = sample(groups)
+        await asyncio.sleep(plan.idle_seconds)
+        idle_cpu = {k: v / plan.idle_seconds for k, v in spent(idle, sample(groups)).items()}
         rate, failed, cpu, latencies = await _saturate(system, groups, plan)
         await quiet(system)
         at_share = await steady(system, max(1.0, plan.share * rate), plan.steady_seconds)
@@ -87,6 +92,7 @@ async def measure(
         orders_per_second=rate,
         failed=failed,
         cpu_per_order=cpu,
+        idle_cpu=idle_cpu,
         saturated_p50=percentile(latencies, 50),
         saturated_p99=percentile(latencies, 99),
         steady=at_share,
@@ -146,6 +152,15 @@ def _consumed(system: OrderProcesses) -> defaultdict[str, float]:
                 if metric.name == CONSUMED and metric.labels.get("outcome") == "acked":
                     counts[metric.labels.get("messaging_destination_name", "?")] += metric.value
     return counts
+
+
+def marginal(run: VariantRun) -> dict[str, float]:
+    """CPU seconds per order above what the processes spend idle: the cost that grows with the
+    rate, which the sizing model multiplies (the idle cost is per process, not per order)."""
+    return {
+        name: max(0.0, seconds - run.idle_cpu.get(name, 0.0) / run.orders_per_second)
+        for name, seconds in run.cpu_per_order.items()
+    }
 
 
 def totals(cpu_per_order: Mapping[str, float]) -> dict[str, float]:

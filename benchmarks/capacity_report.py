@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.capacity_load import DOMAIN, VariantRun, totals
+from benchmarks.capacity_load import DOMAIN, VariantRun, marginal, totals
 from benchmarks.quorum_ceiling import QueueCeiling
 from benchmarks.sizing import RATES, costs_of, markdown
 from orchestrators import Pattern
@@ -29,14 +29,9 @@ def variant_json(
         "replicas": replicas,
         "orders_per_second": run.orders_per_second,
         "failed": run.failed,
-        "cpu_seconds_per_order": {
-            **totals(run.cpu_per_order),
-            "by_domain": {
-                name.removeprefix(DOMAIN): seconds
-                for name, seconds in run.cpu_per_order.items()
-                if name.startswith(DOMAIN)
-            },
-        },
+        "cpu_seconds_per_order": _by_payer(run.cpu_per_order),
+        "idle_cpu_per_second": _by_payer(run.idle_cpu),
+        "marginal_cpu_seconds_per_order": _by_payer(marginal(run)),
         "latency_seconds": {
             "saturated_p50": run.saturated_p50,
             "saturated_p99": run.saturated_p99,
@@ -47,6 +42,13 @@ def variant_json(
         "queues": run.queue_messages,
         "busiest_queue": {"name": busiest[0], "messages_per_order": busiest[1]},
     }
+
+
+def _by_payer(seconds: dict[str, float]) -> dict[str, Any]:
+    """Seconds by payer (domains, broker, database, storefront) and by domain."""
+    domains = {name: value for name, value in seconds.items() if name.startswith(DOMAIN)}
+    by_domain = {name.removeprefix(DOMAIN): value for name, value in domains.items()}
+    return {**totals(seconds), "by_domain": by_domain}
 
 
 def ceiling_json(ceiling: QueueCeiling | None) -> dict[str, Any] | None:
@@ -66,6 +68,8 @@ def line(run: VariantRun) -> str:
 
 def _rows(variant: dict[str, Any]) -> dict[str, str]:
     cpu = variant["cpu_seconds_per_order"]
+    idle = variant["idle_cpu_per_second"]
+    extra = variant["marginal_cpu_seconds_per_order"]
     latency = variant["latency_seconds"]
     system = cpu["domains"] + cpu["broker"] + cpu["database"]
     return {
@@ -76,6 +80,11 @@ def _rows(variant: dict[str, Any]) -> dict[str, str]:
         "CPU ms/order: PostgreSQL": f"{cpu['database'] * 1000:.1f}",
         "CPU ms/order: system": f"{system * 1000:.1f}",
         "CPU ms/order: storefront": f"{cpu['storefront'] * 1000:.1f}",
+        "idle CPU %: domains / broker / PostgreSQL": f"{idle['domains'] * 100:.0f} / "
+        f"{idle['broker'] * 100:.0f} / {idle['database'] * 100:.0f}",
+        "marginal CPU ms/order: domains": f"{extra['domains'] * 1000:.1f}",
+        "marginal CPU ms/order: broker": f"{extra['broker'] * 1000:.1f}",
+        "marginal CPU ms/order: PostgreSQL": f"{extra['database'] * 1000:.1f}",
         "p50 / p99 ms, saturated": f"{latency['saturated_p50'] * 1000:.0f} / "
         f"{latency['saturated_p99'] * 1000:.0f}",
         "steady rate (60%)": f"{latency['steady']['offered_rate']:.1f}",
@@ -123,6 +132,31 @@ def print_report(document: dict[str, Any], console: Console) -> None:
         f"load average: {document['load_average_start']} at start, "
         f"{document['load_average_end']} at end"
     )
+
+
+def markdown_tables(document: dict[str, Any]) -> str:
+    """The measurements side by side, then the model of each pattern, as docs/capacity.md shows
+    them."""
+    variants = document["variants"]
+    header = [f"{v['setup']}, {v['pattern']}" for v in variants]
+    lines = ["| figure | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    rows = [_rows(variant) for variant in variants]
+    for figure in rows[0] if rows else {}:
+        lines.append(f"| {figure.strip()} | " + " | ".join(row[figure] for row in rows) + " |")
+    ceiling = document.get("quorum_queue")
+    if ceiling:
+        for variant in variants:
+            if variant["setup"] == MODEL_SETUP:
+                lines += [
+                    "",
+                    markdown(
+                        variant["pattern"],
+                        costs_of(variant),
+                        ceiling["confirmed_per_second"],
+                        RATES,
+                    ),
+                ]
+    return "\n".join(lines) + "\n"
 
 
 def dumps(document: dict[str, Any]) -> str:

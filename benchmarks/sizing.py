@@ -128,7 +128,7 @@ def markdown(pattern: str, costs: Costs, queue_ceiling: float, rates: Sequence[f
 
 def costs_of(variant: Mapping[str, Any]) -> Costs:
     """The ``Costs`` in one variant of a capacity JSON (``python -m benchmarks.capacity``)."""
-    cpu, queue = variant["cpu_seconds_per_order"], variant["busiest_queue"]
+    cpu, queue = variant["marginal_cpu_seconds_per_order"], variant["busiest_queue"]
     return Costs(
         domains=dict(cpu["by_domain"]),
         broker=float(cpu["broker"]),

@@ -59,7 +59,7 @@ def test_the_model_adds_each_payers_cores_and_sizes_each_role_apart() -> None:
 
 def test_the_costs_are_read_from_a_variant_of_the_capacity_json() -> None:
     variant = {
-        "cpu_seconds_per_order": {
+        "marginal_cpu_seconds_per_order": {
             "domains": 0.015,
             "broker": 0.020,
             "database": 0.003,
