@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -110,7 +110,8 @@ async def variant(
     with ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="interplay-cap-")))
         others = {BROKER: broker}
-        database_url = transactions = None
+        database_url = None
+        transactions: Callable[[], int] | None = None
         if setup.postgres:
             database_url = stack.enter_context(fresh_databases(list(DOMAINS)))
             stem = database_stem(database_url)

@@ -1,11 +1,12 @@
 """One variant of the capacity benchmark: the system as processes, driven to saturation.
 
 What it measures, in order: the messages one order puts on each queue (a batch of orders between
-two quiet moments, counted from the domains' metrics); orders/s at saturation with ``in_flight``
-orders always running (one placed as one ends), the CPU of every group of processes in that
-window (each domain's replicas, the broker's nodes, PostgreSQL's backends, the storefront in this
-process) and the latency of the orders that ended in it; then p50/p99 at a steady rate of
-``share`` of that saturation, as docs/performance.md reports latency.
+two quiet moments, counted from the domains' metrics); the CPU every group of processes (each
+domain's replicas, the broker's nodes, PostgreSQL's backends, the storefront in this process)
+spends idle; orders/s at saturation with ``in_flight`` orders always running (one placed as one
+ends), each group's CPU and PostgreSQL's transactions in that window, and the latency of the
+orders that ended in it; then p50/p99 at a steady rate of ``share`` of that saturation, as
+docs/performance.md reports latency.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from benchmarks.stats import percentile
 BROKER = "broker"
 DATABASE = "database"
 DOMAIN = "domain:"  # prefix of each domain's group
-STATISTICS_LAG = 1.2  # seconds: PostgreSQL publishes a backend's statistics once a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class LoadPlan:
     steady_seconds: float = 8.0
     share: float = 0.6  # of saturation: the steady rate whose latency is reported
     sample_orders: int = 16  # placed to count the messages per order on each queue
-    idle_seconds: float = 4.0  # with no order in flight: what the processes cost doing nothing
+    idle_seconds: float = 5.0  # with no order in flight: what the processes cost doing nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,8 @@ class VariantRun:
     saturated_p99: float
     steady: Latency
     queue_messages: dict[str, float]  # per order, by queue
-    transactions: float | None  # per order, in PostgreSQL (None on SQLite)
+    transactions: float  # per order, as PostgreSQL counts them (0 on SQLite)
+    retried: float  # deliveries that failed and were retried, over the whole run
 
 
 async def measure(
@@ -60,57 +61,65 @@ async def measure(
     transactions: Callable[[], int] | None = None,
 ) -> VariantRun:
     """Start ``system``, measure it, stop it; ``others`` are the broker and database groups,
-    ``transactions`` counts the database's transactions so far, where it can."""
+    ``transactions`` counts the database's transactions so far (0 where it cannot)."""
+    transactions = transactions or (lambda: 0)  # SQLite's are not counted
     await system.start()
     try:
         await _orders(system, plan.in_flight)  # warm up
         await quiet(system)
-        await asyncio.sleep(STATISTICS_LAG)
-        before, committed = _consumed(system), transactions() if transactions else 0
-        await _orders(system, plan.sample_orders)
-        await quiet(system)
-        await asyncio.sleep(STATISTICS_LAG)
-        after = _consumed(system)
-        queues = {name: (after[name] - before[name]) / plan.sample_orders for name in after}
-        per_order = None
-        if transactions:
-            per_order = (transactions() - committed) / plan.sample_orders
+        queues = await _sample_orders(system, plan)
         groups = {
             **{DOMAIN + name: fixed(pids) for name, pids in system.by_domain().items()},
             **others,
         }
-        idle = sample(groups)
-        await asyncio.sleep(plan.idle_seconds)
-        idle_cpu = {k: v / plan.idle_seconds for k, v in spent(idle, sample(groups)).items()}
-        rate, failed, cpu, latencies = await _saturate(system, groups, plan)
+        idle_cpu = await _idle(groups, plan)
+        saturated = await _saturate(system, groups, plan, transactions)
         await quiet(system)
-        at_share = await steady(system, max(1.0, plan.share * rate), plan.steady_seconds)
+        at_share = await steady(system, max(1.0, plan.share * saturated.rate), plan.steady_seconds)
         await quiet(system)
+        retried = sum(_consumed(system, "retried").values())
     finally:
         await system.stop()
     return VariantRun(
-        orders_per_second=rate,
-        failed=failed,
-        cpu_per_order=cpu,
+        orders_per_second=saturated.rate,
+        failed=saturated.failed,
+        cpu_per_order=saturated.cpu,
         idle_cpu=idle_cpu,
-        saturated_p50=percentile(latencies, 50),
-        saturated_p99=percentile(latencies, 99),
+        saturated_p50=percentile(saturated.latencies, 50),
+        saturated_p99=percentile(saturated.latencies, 99),
         steady=at_share,
         queue_messages={name: count for name, count in queues.items() if count > 0},
-        transactions=per_order,
+        transactions=saturated.transactions,
+        retried=retried,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Saturated:
+    """The saturation window: orders ended per second, failures, CPU seconds and database
+    transactions per order ended in it, and the latencies of those orders."""
+
+    rate: float
+    failed: int
+    cpu: dict[str, float]
+    transactions: float
+    latencies: list[float]
+
+
 async def _saturate(
-    system: OrderProcesses, groups: Mapping[str, Members], plan: LoadPlan
-) -> tuple[float, int, dict[str, float], list[float]]:
-    """Orders ended per second in the window, failures, CPU seconds per order by group, and the
-    latencies of the orders that ended in the window."""
+    system: OrderProcesses,
+    groups: Mapping[str, Members],
+    plan: LoadPlan,
+    transactions: Callable[[], int],
+) -> Saturated:
+    """``in_flight`` orders always running; the window counts after ``warmup``. Transactions
+    are counted over the window too: the server's statistics lag by up to a few seconds, by as
+    much at both ends of a window of steady load."""
     loop = asyncio.get_running_loop()
     window = (loop.time() + plan.warmup, loop.time() + plan.warmup + plan.seconds)
-    samples: list[asyncio.Future[Sample]] = [loop.create_future() for _ in window]
+    samples: list[asyncio.Future[tuple[Sample, int]]] = [loop.create_future() for _ in window]
     for at, taken in zip(window, samples, strict=True):
-        loop.call_at(at, _take, taken, groups)
+        loop.call_at(at, _take, taken, groups, transactions)
     latencies: list[float] = []
     failed = 0
 
@@ -129,13 +138,39 @@ async def _saturate(
     await asyncio.gather(*(keep_one_running(index) for index in range(plan.in_flight)))
     if not latencies:
         raise RuntimeError(f"no order ended in {plan.seconds:g} s at saturation")
-    used = spent(await samples[0], await samples[1])
-    cpu = {name: seconds / len(latencies) for name, seconds in used.items()}
-    return len(latencies) / plan.seconds, failed, cpu, latencies
+    (start, committed), (end, committed_by_end) = await samples[0], await samples[1]
+    ended = len(latencies)
+    return Saturated(
+        rate=ended / plan.seconds,
+        failed=failed,
+        cpu={name: seconds / ended for name, seconds in spent(start, end).items()},
+        transactions=(committed_by_end - committed) / ended,
+        latencies=latencies,
+    )
 
 
-def _take(taken: asyncio.Future[Sample], groups: Mapping[str, Members]) -> None:
-    taken.set_result(sample(groups))
+async def _sample_orders(system: OrderProcesses, plan: LoadPlan) -> dict[str, float]:
+    """Messages per order on each queue, from a batch of orders between two quiet moments."""
+    before = _consumed(system)
+    await _orders(system, plan.sample_orders)
+    await quiet(system)
+    after = _consumed(system)
+    return {name: (after[name] - before[name]) / plan.sample_orders for name in after}
+
+
+async def _idle(groups: Mapping[str, Members], plan: LoadPlan) -> dict[str, float]:
+    """CPU seconds per second of each group with no order in flight."""
+    before = sample(groups)
+    await asyncio.sleep(plan.idle_seconds)
+    return {name: used / plan.idle_seconds for name, used in spent(before, sample(groups)).items()}
+
+
+def _take(
+    taken: asyncio.Future[tuple[Sample, int]],
+    groups: Mapping[str, Members],
+    transactions: Callable[[], int],
+) -> None:
+    taken.set_result((sample(groups), transactions()))
 
 
 async def _orders(system: OrderProcesses, count: int) -> None:
@@ -143,13 +178,14 @@ async def _orders(system: OrderProcesses, count: int) -> None:
     await asyncio.gather(*(system.run_flow() for _ in range(count)), return_exceptions=True)
 
 
-def _consumed(system: OrderProcesses) -> defaultdict[str, float]:
-    """Messages acked so far on each queue, over every process of ``system``."""
+def _consumed(system: OrderProcesses, outcome: str = "acked") -> defaultdict[str, float]:
+    """Messages handled with ``outcome`` so far on each queue, over every process of
+    ``system``."""
     counts: defaultdict[str, float] = defaultdict(float)
     for text in system.metrics():
         for family in text_string_to_metric_families(text):
             for metric in family.samples:
-                if metric.name == CONSUMED and metric.labels.get("outcome") == "acked":
+                if metric.name == CONSUMED and metric.labels.get("outcome") == outcome:
                     counts[metric.labels.get("messaging_destination_name", "?")] += metric.value
     return counts
 

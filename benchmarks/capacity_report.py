@@ -29,6 +29,7 @@ def variant_json(
         "replicas": replicas,
         "orders_per_second": run.orders_per_second,
         "failed": run.failed,
+        "retried": run.retried,
         "cpu_seconds_per_order": _by_payer(run.cpu_per_order),
         "idle_cpu_per_second": _by_payer(run.idle_cpu),
         "marginal_cpu_seconds_per_order": _by_payer(marginal(run)),
@@ -74,7 +75,7 @@ def _rows(variant: dict[str, Any]) -> dict[str, str]:
     system = cpu["domains"] + cpu["broker"] + cpu["database"]
     return {
         "orders/s at saturation": f"{variant['orders_per_second']:.1f}",
-        "orders failed": str(variant["failed"]),
+        "orders failed / deliveries retried": f"{variant['failed']} / {variant['retried']:.0f}",
         "CPU ms/order: domains": f"{cpu['domains'] * 1000:.1f}",
         "CPU ms/order: broker": f"{cpu['broker'] * 1000:.1f}",
         "CPU ms/order: PostgreSQL": f"{cpu['database'] * 1000:.1f}",
@@ -91,9 +92,7 @@ def _rows(variant: dict[str, Any]) -> dict[str, str]:
         "p50 / p99 ms, steady": f"{latency['steady']['p50'] * 1000:.0f} / "
         f"{latency['steady']['p99'] * 1000:.0f}",
         "messages/order (queues)": f"{variant['messages_per_order']:.1f}",
-        "PostgreSQL transactions/order": "-"
-        if variant["transactions_per_order"] is None
-        else f"{variant['transactions_per_order']:.1f}",
+        "PostgreSQL transactions/order": f"{variant['transactions_per_order']:.1f}",
         "busiest queue": variant["busiest_queue"]["name"],
         "  its messages/order": f"{variant['busiest_queue']['messages_per_order']:.1f}",
     }
