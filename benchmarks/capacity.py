@@ -132,8 +132,8 @@ async def variant(
 
 def environment(setup: Setup) -> Iterator[tuple[str, str]]:
     """The settings a setup's processes run with, beyond ``OrderProcesses``'s own."""
-    if setup.postgres:  # ten processes and more on one server of 100 connections
-        yield "INTERPLAY_DATABASE_POOL_SIZE", "3"
+    if setup.postgres:  # up to ten processes, each 2 x 4 connections, on a server of 100
+        yield "INTERPLAY_DATABASE_POOL_SIZE", "4"
     if setup.cluster:
         yield "INTERPLAY_QUEUE_REPLICAS", "3"
         if "rpc_reply_to" in Settings.model_fields:  # replies that survive a node's loss

@@ -23,12 +23,14 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User and system CPU seconds ``pid`` has used, or None when it is gone."""
+    """User and system CPU seconds ``pid`` has used, with those of its children that have
+    exited and been waited for (PostgreSQL's server reaps each backend whose connection closed),
+    or None when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return sum(int(field) for field in fields[11:15]) / _TICK  # utime stime cutime cstime
 
 
 def sample(groups: Mapping[str, Members]) -> Sample:
@@ -55,16 +57,18 @@ def fixed(pids: Iterable[int]) -> Members:
 
 
 def postgres_backends(database_prefix: str, port: int = 5432) -> Members:
-    """The local PostgreSQL's processes that serve databases named ``database_prefix...`` and its
-    shared writers (WAL writer, checkpointer, background writer), which work for whoever writes.
-    Other databases' backends on the same server are left out."""
+    """The local PostgreSQL's processes that serve databases named ``database_prefix...``, its
+    shared writers (WAL writer, checkpointer, background writer), which work for whoever writes,
+    and the server itself, which forks a backend per connection and counts the CPU of those that
+    have exited (a pool's overflow connections come and go under load). Other databases' living
+    backends on the same server are left out; their exited ones are not told apart."""
     server = listening_pid(port)
     shared = ("walwriter", "checkpointer", "background writer")
 
     def members() -> list[int]:
         if server is None:
             return []
-        found = []
+        found = [server]
         for pid in _children(server):
             title = _title(pid)
             if database_prefix in title or any(name in title for name in shared):
