@@ -66,7 +66,7 @@ bench:
 	scripts/ensure-rabbitmq && .venv/bin/python -m benchmarks $(ARGS)
 
 # Orders/s and CPU per order per pattern: one node with SQLite or PostgreSQL, a three-node cluster
-# with one and two replicas per domain (about 12 minutes; root, haproxy, the local PostgreSQL;
+# with one and two replicas per domain (about 8 minutes; root, haproxy, the local PostgreSQL;
 # docs/capacity.md); ARGS=--quick
 capacity:
 	scripts/ensure-rabbitmq && .venv/bin/python -m benchmarks.capacity $(ARGS)

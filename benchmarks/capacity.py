@@ -11,8 +11,8 @@ cluster's nodes run as the ``rabbitmq`` user), ``haproxy`` and the local Postgre
 
 Example::
 
-    python -m benchmarks.capacity                       # everything, about 12 minutes
-    python -m benchmarks.capacity --quick               # shorter windows, about 4
+    python -m benchmarks.capacity                       # everything, about 8 minutes
+    python -m benchmarks.capacity --quick               # shorter windows, 4-5
     python -m benchmarks.capacity --only node-sqlite --json /tmp/capacity.json
 """
 
@@ -156,7 +156,7 @@ def load_watch(context: dict[str, Any]) -> Iterator[None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="shorter windows, about 4 minutes")
+    parser.add_argument("--quick", action="store_true", help="shorter windows, 4-5 minutes")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write figures")
     parser.add_argument(
         "--only", choices=[s.key for s in SETUPS], action="append", help="run only these setups"

@@ -1,8 +1,8 @@
 """PostgreSQL databases of a benchmark's own on the local server, one per domain, dropped after.
 
-Administered with ``psql`` (the server's client, on ``PATH`` wherever the server runs), as the
-tests' helper does with asyncpg: benchmarks keep to typed code and do not import tests. Like the
-broker, the server must be on this machine, where its processes' CPU can be read.
+Administered with ``psql`` (the server's client, on ``PATH`` wherever the server runs) where the
+tests' helper uses asyncpg, which has no type information for strict mypy over ``benchmarks``.
+Like the broker, the server must be on this machine, where its processes' CPU can be read.
 """
 
 from __future__ import annotations
