@@ -1,5 +1,5 @@
 # The obvious targets. `make up` runs the whole system, `make test` runs every test.
-.PHONY: up test unit integration e2e deploy-test cluster-tier cluster-figures engine engine-stop lock chart-readme lint format typecheck bench clean
+.PHONY: up test unit integration e2e deploy-test cluster-tier cluster-figures engine engine-stop lock chart-readme lint format typecheck bench capacity clean
 
 up:
 	scripts/up
@@ -64,6 +64,12 @@ typecheck:
 # interplay against plain aio-pika on the local RabbitMQ (docs/performance.md); ARGS=--quick
 bench:
 	scripts/ensure-rabbitmq && .venv/bin/python -m benchmarks $(ARGS)
+
+# Orders/s and CPU per order per pattern: one node with SQLite or PostgreSQL, a three-node cluster
+# with one and two replicas per domain (about 8 minutes; root, haproxy, the local PostgreSQL;
+# docs/capacity.md); ARGS=--quick
+capacity:
+	scripts/ensure-rabbitmq && .venv/bin/python -m benchmarks.capacity $(ARGS)
 
 clean:
 	rm -rf .interplay .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ class CpuClock:
 
     def __init__(self, amqp_url: str) -> None:
         port = urlsplit(amqp_url).port or 5672
-        self._broker_stat = _stat_of(_listening_pid(port))
+        self._broker_stat = _stat_of(listening_pid(port))
         self._tick = os.sysconf("SC_CLK_TCK")
 
     def sample(self, others: Sequence[int] = ()) -> CpuSample:
@@ -65,7 +65,7 @@ def _stat_of(pid: int | None) -> Path | None:
     return None if pid is None else Path(f"/proc/{pid}/stat")
 
 
-def _listening_pid(port: int) -> int | None:
+def listening_pid(port: int) -> int | None:
     """The process with a socket listening on ``port`` (IPv4 or IPv6), if /proc says."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

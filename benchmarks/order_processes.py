@@ -4,6 +4,11 @@
 each domain is a process of its own, as the compose file and the Helm chart run them, so the
 system can use every core the broker leaves free. The storefront and its tap stay in this
 process; the domains' CPU is read from ``/proc`` and counted with this process's.
+
+By default each domain is one process on SQLite files in ``data_dir``, on the broker at ``url``.
+The capacity benchmark also runs them on PostgreSQL (``database_url``, ``{domain}`` in it), as
+``replicas`` processes per domain sharing its database (SQLite allows one writer process), with
+settings of its own in ``environment`` (``INTERPLAY_QUEUE_REPLICAS`` on a cluster).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +53,22 @@ class DomainProcess:
 class OrderProcesses:
     """A ``FlowTarget``: every domain in a process of its own, and a storefront here."""
 
-    def __init__(self, url: str, pattern: Pattern, data_dir: Path) -> None:
+    def __init__(
+        self,
+        url: str,
+        pattern: Pattern,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        replicas: int = 1,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self.url = url
         self.pattern = pattern
         self.data_dir = data_dir
+        self.database_url = database_url or f"sqlite+aiosqlite:///{data_dir}/{{domain}}.sqlite3"
+        self.replicas = replicas
+        self.environment = dict(environment or {})
         self.storefront = Storefront(url)
         self._domains: list[DomainProcess] = []
 
@@ -58,12 +76,13 @@ class OrderProcesses:
         environment = {
             **os.environ,
             "INTERPLAY_AMQP_URL": self.url,
-            "INTERPLAY_DATABASE_URL": f"sqlite+aiosqlite:///{self.data_dir}/{{domain}}.sqlite3",
+            "INTERPLAY_DATABASE_URL": self.database_url,
             "INTERPLAY_PATTERN": self.pattern.value,
             "INTERPLAY_METRICS_HOST": "127.0.0.1",
             "INTERPLAY_LOG_LEVEL": "WARNING",
+            **self.environment,
         }
-        for domain in DOMAINS:
+        for domain in [name for name in DOMAINS for _ in range(self.replicas)]:
             port = _free_port()
             with (self.data_dir / f"{domain}.log").open("ab") as log:
                 process = await asyncio.create_subprocess_exec(
@@ -94,13 +113,21 @@ class OrderProcesses:
 
     def count(self) -> float:
         """Deliveries the domains have handled so far, from their ``/metrics``."""
-        return sum(
-            handled(text_string_to_metric_families(domain.get("/metrics")[1]))
-            for domain in self._domains
-        )
+        return sum(handled(text_string_to_metric_families(text)) for text in self.metrics())
 
     def processes(self) -> tuple[int, ...]:
         return tuple(domain.process.pid for domain in self._domains)
+
+    def by_domain(self) -> dict[str, list[int]]:
+        """The process ids of each domain's replicas."""
+        pids: dict[str, list[int]] = {}
+        for domain in self._domains:
+            pids.setdefault(domain.domain, []).append(domain.process.pid)
+        return pids
+
+    def metrics(self) -> list[str]:
+        """Every process's ``/metrics`` text, now."""
+        return [domain.get("/metrics")[1] for domain in self._domains]
 
     async def _ready(self, domain: DomainProcess) -> None:
         deadline = time.monotonic() + READY_SECONDS

@@ -12,7 +12,7 @@ import shutil
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,18 +61,24 @@ def _descendants(pid: int) -> list[int]:
 
 
 @contextmanager
-def fresh_vhost(prefix: str = "interplay-bench") -> Iterator[str]:
-    """A vhost of its own, guest allowed everything, deleted afterwards; yields its AMQP URL."""
-    broker = URL(BROKER_URL)
+def fresh_vhost(
+    prefix: str = "interplay-bench",
+    broker_url: str = BROKER_URL,
+    ctl: Callable[..., str] = rabbitmqctl,
+) -> Iterator[str]:
+    """A vhost of its own, guest allowed everything, deleted afterwards; yields its AMQP URL.
+
+    ``broker_url`` and ``ctl`` name another local broker (the capacity benchmark's cluster)."""
+    broker = URL(broker_url)
     if broker.host not in LOOPBACK:
         raise RuntimeError(f"benchmarks run against a local broker only, not {broker.host}")
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", name)
+    ctl("add_vhost", name)
     try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
         yield str(broker.with_path("/" + name))
     finally:
-        rabbitmqctl("delete_vhost", name, check=False)
+        ctl("delete_vhost", name, check=False)
 
 
 def broker_version() -> str:

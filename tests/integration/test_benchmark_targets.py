@@ -17,7 +17,9 @@ from benchmarks.interplay_chain import InterplayChain
 from benchmarks.order_processes import OrderProcesses
 from benchmarks.order_system import OrderSystem
 from benchmarks.plain_chain import PlainChain
+from domains.registry import DOMAINS
 from orchestrators import Pattern
+from tests.databases import fresh_databases
 from tests.rabbitmq import fresh_vhost
 
 FLOWS = 3
@@ -73,3 +75,28 @@ async def test_a_target_ends_its_flows_and_counts_their_deliveries(
         assert len(others) == 5 and os.getpid() not in others
     else:
         assert others == ()
+
+
+async def test_the_capacity_benchmarks_replicas_share_their_domains_postgresql_database(
+    tmp_path: Path,
+) -> None:
+    with (
+        fresh_vhost("interplay-bench-target") as url,
+        fresh_databases("postgresql", tmp_path) as database_url,
+    ):
+        target = OrderProcesses(
+            url,
+            Pattern.ORCHESTRATION,
+            tmp_path,
+            database_url=database_url,
+            replicas=2,
+            environment={"INTERPLAY_DATABASE_POOL_SIZE": "2"},
+        )
+        await target.start()
+        try:
+            latencies = await asyncio.gather(*(target.run_flow() for _ in range(FLOWS)))
+            replicas = target.by_domain()
+        finally:
+            await target.stop()
+    assert all(latency > 0 for latency in latencies)
+    assert {domain: len(pids) for domain, pids in replicas.items()} == dict.fromkeys(DOMAINS, 2)

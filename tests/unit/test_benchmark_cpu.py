@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from benchmarks.cpu import CpuClock, CpuSample, _listening_pid, per_flow
+from benchmarks.cpu import CpuClock, CpuSample, listening_pid, per_flow
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -36,7 +36,7 @@ def test_the_broker_is_the_process_listening_on_the_urls_port() -> None:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         port = listening.getsockname()[1]
-        assert _listening_pid(port) == os.getpid()
+        assert listening_pid(port) == os.getpid()
         clock = CpuClock(f"amqp://guest:guest@127.0.0.1:{port}/vhost")
         before = clock.sample()
         sum(range(2_000_000))  # some CPU for both readings to see
@@ -51,5 +51,5 @@ def test_with_nothing_listening_the_broker_share_is_missing() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, never listening
-    assert _listening_pid(port) is None
+    assert listening_pid(port) is None
     assert CpuClock(f"amqp://127.0.0.1:{port}/").sample().broker is None
