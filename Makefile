@@ -1,5 +1,5 @@
 # The obvious targets. `make up` runs the whole system, `make test` runs every test.
-.PHONY: up test unit integration e2e deploy-test cluster-tier cluster-figures engine engine-stop lock chart-readme lint format typecheck bench capacity clean
+.PHONY: up test unit integration e2e deploy-test cluster-tier cluster-local cluster-figures engine engine-stop lock chart-readme lint format typecheck bench capacity clean
 
 up:
 	scripts/up
@@ -34,6 +34,11 @@ cluster-figures:
 cluster-tier:
 	bash scripts/install-deploy-tools.sh && scripts/install-container-engine install start && \
 	.venv/bin/pytest tests/deploy/test_deploy_cluster.py -m cluster_tier -q -s
+
+# A node of a three-node cluster of local rabbitmq-server processes killed under 300 orders per
+# pattern (no containers; root and the rabbitmq-server and haproxy packages; about 3 minutes)
+cluster-local:
+	scripts/ensure-rabbitmq && .venv/bin/pytest tests/faults/test_cluster.py -m local_cluster -q -s
 
 # Debian's docker.io and podman, a dockerd of the project's own, every image the stack runs
 engine:

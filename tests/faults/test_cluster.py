@@ -1,7 +1,9 @@
 """A three-node RabbitMQ cluster behind HAProxy, on this host: one node killed with SIGKILL while
 orders flow, then started again. Every order still ends once, no effect repeats, the domains see
 a pause and no more, and every queue is a quorum queue on all three nodes, the delay queues
-included (docs/reliability.md, "A cluster"). Bigger runs by hand:
+included (docs/reliability.md, "A cluster"). Not in the default run (marker ``local_cluster``:
+the compose cluster tier takes the same faults in containers); ``make cluster-local`` runs it.
+Bigger runs by hand:
 ``python -m tests.faults.kill_run --orders 1000 --victims '' --cluster --runs 3``."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 from orchestrators import Pattern
 from tests.faults.kill_run import run
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.local_cluster]
 
 ORDERS = 300
 
