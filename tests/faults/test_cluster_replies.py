@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import ClassVar
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,7 +17,7 @@ from yarl import URL
 
 from messaging.broker import Broker, BrokerSettings
 from messaging.consumer import QueueConsumer
-from messaging.contracts import Command, MessageCatalog, Reply
+from messaging.contracts import MessageCatalog
 from messaging.dead_letters import DeadLetters
 from messaging.envelope import Envelope
 from messaging.errors import RpcConnectionLost
@@ -26,6 +25,7 @@ from messaging.metrics import Hop, Labels, Metrics
 from messaging.publisher import Publisher
 from messaging.rpc import RpcClient, RpcServer
 from messaging.topology import DIRECT_REPLY_TO, QueueOptions, ReplyTo, Topology
+from tests.integration.test_messaging import ParcelWeighed, WeighParcel
 from tests.rabbitmq import fresh_vhost
 from tests.rabbitmq_cluster import Cluster, rabbitmq_cluster
 from tests.rabbitmq_node import RabbitNode
@@ -33,16 +33,6 @@ from tests.rabbitmq_node import RabbitNode
 pytestmark = pytest.mark.e2e
 
 DOMAIN = "depot"
-
-
-class WeighParcel(Command):
-    message_type: ClassVar[str] = "depot.parcel.weigh"
-    parcel_id: str
-
-
-class ParcelWeighed(Reply):
-    message_type: ClassVar[str] = "depot.parcel.weighed"
-    weight_grams: int
 
 
 class Scale:
