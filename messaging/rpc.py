@@ -35,6 +35,7 @@ from messaging.contracts import Command, Reply
 from messaging.envelope import Envelope
 from messaging.errors import (
     InvalidMessage,
+    PublishFailed,
     RejectReason,
     RemoteFailure,
     RpcConnectionLost,
@@ -280,9 +281,16 @@ class RpcServer:
         # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return,
         # and a reply to a caller's queue that is gone (the caller with it) is dropped, not an
         # error: both kinds of reply_to work, and the request is acked either way.
-        await self.replies.publish_raw(
-            body, envelope, routing_key=delivery.reply_to, mandatory=False
-        )
+        try:
+            await self.replies.publish_raw(
+                body, envelope, routing_key=delivery.reply_to, mandatory=False
+            )
+        except PublishFailed as refused:
+            # Nacked: the caller's queue is on a node that went down (or will take nothing).
+            # The command was carried out; handling it again could not deliver this reply
+            # either, so the request is acked and its caller's timeout decides (counted as a
+            # nacked publish).
+            log.warning("the reply to %s was not taken: %s", request.message_id, refused)
 
 
 def _success(result: Reply | None) -> bytes:

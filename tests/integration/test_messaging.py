@@ -549,6 +549,48 @@ async def test_a_reply_to_a_caller_gone_with_its_queue_is_dropped_and_the_servic
     assert setup.scale.stuck_arrivals == 1  # acked once answered: never delivered again
 
 
+async def test_a_reply_the_broker_will_not_take_is_dropped_and_its_request_acked_once(
+    amqp_url: str, broker: Broker, metrics: Metrics
+) -> None:
+    """A reply nacked by the broker (its caller's queue on a node that went down: here a queue
+    that takes nothing) does not fail the request: handling it again could not deliver the reply
+    either, so it is acked, not retried and then dead-lettered; the service serves on."""
+    setup = RpcSetup(broker, metrics)
+    client = await setup.start()
+    channel = await broker.channel()
+    full = await channel.declare_queue(
+        exclusive=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+    )
+    labels = Labels(setup.depot.name, "orchestrator", "orchestration")
+    requests = Publisher(channel, channel.default_exchange, metrics, labels, Hop.RPC_REQUEST)
+    flow = Envelope.new_flow("orders.order.placed", "storefront")
+    request = flow.caused(WeighParcel.message_type, setup.depot.name)
+    await requests.publish(
+        WeighParcel(parcel_id="p"), request, routing_key=setup.queue.name, reply_to=full.name
+    )
+    handled = {
+        "domain": setup.depot.name,
+        "service": "scale",
+        "pattern": "orchestration",
+        "hop": Hop.RPC_REQUEST.value,
+        "messaging_system": "rabbitmq",
+        "messaging_destination_name": setup.queue.name,
+        "messaging_operation_type": "process",
+        "message_type": WeighParcel.message_type,
+    }
+    await eventually(
+        lambda: (
+            sample(metrics, "interplay_messages_consumed_total", **handled, outcome="acked") == 1
+        )
+    )
+
+    result = await client.call(setup.queue.name, WeighParcel(parcel_id="q"), flow, timeout=5)
+
+    assert result == {"weight_grams": 1200}
+    assert sample(metrics, "interplay_messages_consumed_total", **handled, outcome="retried") == 0
+    assert queues_named(amqp_url, f"{setup.queue.name}.retry") == []  # never sent to retry
+
+
 async def test_a_reply_queue_deleted_under_the_client_is_declared_anew_by_its_next_call(
     amqp_url: str, broker: Broker, metrics: Metrics
 ) -> None:
