@@ -4,7 +4,7 @@ Pure arithmetic, shared by ``python -m benchmarks.capacity`` (which prints it af
 and ``docs/capacity.md`` (whose tables ``python -m benchmarks.sizing <capacity JSON>`` prints):
 
 * cores = orders/s x CPU seconds per order / target utilisation;
-* a domain process runs on one core (one Python event loop), so a role needs
+* a domain process runs on one core (one Python event loop), so a domain needs
   ceil(orders/s x its CPU seconds per order / utilisation) replicas;
 * broker nodes: at least three (a quorum of two survives one loss), more when its cores exceed
   what three nodes hold;

@@ -108,6 +108,11 @@ class StepWorker:
 
     async def _do(self, event: StepEvent, delivery: Delivery) -> None:
         context = event.context
+        names = (self.workflow.name, event.trigger_id, self.step.name)
+        decided = await self.journal.decision(*names, context)
+        if decided is not None:  # an earlier delivery's (a retry, a replay): not run again
+            await self._carry_out(event, delivery, decided, ran=False)
+            return
         try:
             command = self.step.command.model_validate(context)
         except ValidationError as invalid:
@@ -165,16 +170,20 @@ class StepWorker:
             step=self.step.name,
             decision=proposed,
         )
+        await self._carry_out(event, delivery, decision, ran=proposed.outcome == StepOutcome.DONE)
+
+    async def _carry_out(
+        self, event: StepEvent, delivery: Delivery, decision: Decision, *, ran: bool
+    ) -> None:
+        """Pass ``decision`` on; ``ran``: this delivery did the step (so undoes it if failed)."""
         if decision.outcome == StepOutcome.DONE:
             await self._done(event, delivery, decision.context)
             return
-        # Undone when it may have happened, or did happen here while another delivery failed it.
-        undo = decision.undo or proposed.outcome == StepOutcome.DONE
-        if undo:
+        if decision.undo or ran:  # it may have happened, or it did here
             await self.compensate(decision.context, delivery.envelope)
-        outcome = StepOutcome.COMPENSATED if undo else StepOutcome.FAILED
-        record = (StepOutcome.COMPENSATED, None) if undo else (StepOutcome.FAILED, None)
-        await self._pass_back(event, delivery, decision.context, outcome, record)
+        # The decision's outcome, not this delivery's: every delivery sends the same event.
+        outcome = StepOutcome.COMPENSATED if decision.undo else StepOutcome.FAILED
+        await self._pass_back(event, delivery, decision.context, outcome, (outcome, None))
 
     async def _done(self, event: StepEvent, delivery: Delivery, done: dict[str, Any]) -> None:
         if self.index + 1 < len(self.workflow.steps):

@@ -21,7 +21,19 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, select, text
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 
 from messaging.consumer import Delivery
@@ -164,20 +176,19 @@ class ChoreographyLog:
             decision.context.get("reason"),
         )
         row["decided"] = json.dumps({"context": decision.context, "undo": decision.undo})
-        steps = choreography_steps.c
-        decided = select(steps.outcome, steps.decided).where(
-            steps.workflow == workflow,
-            steps.trigger_id == trigger_id,
-            steps.step == step,
-            steps.outcome.in_(DECIDED),
-        )
         async with self.database.begin() as connection:
             await connection.execute(insert_new(connection, choreography_steps), row)
-            outcome, stored = (await connection.execute(decided)).one()
-        if stored is None:  # decided before decisions kept their context: as it stands
-            return Decision(outcome, decision.context, decision.undo)
-        kept = json.loads(stored)
-        return Decision(outcome, kept["context"], kept["undo"])
+            stood = (await connection.execute(_decided(workflow, trigger_id, step))).one()
+        return _decision(stood.outcome, stood.decided, decision.context)
+
+    async def decision(
+        self, workflow: str, trigger_id: str, step: str, context: dict[str, Any]
+    ) -> Decision | None:
+        """The decision an earlier delivery made for ``step`` of this flow, if any (``context``
+        stands for one recorded before decisions kept theirs)."""
+        async with self.database.connect() as connection:
+            stood = (await connection.execute(_decided(workflow, trigger_id, step))).first()
+        return None if stood is None else _decision(stood.outcome, stood.decided, context)
 
     async def start_flows(self, starts: list[FlowStart], *, handled: Delivery) -> None:
         """Record the flows a trigger started (a repeat records nothing), with the record that
@@ -236,6 +247,25 @@ class ChoreographyLog:
 
 
 _RECORD_STEP = choreography_steps.insert()
+
+
+def _decided(workflow: str, trigger_id: str, step: str) -> Select[tuple[str, str | None]]:
+    steps = choreography_steps.c
+    return select(steps.outcome, steps.decided).where(
+        steps.workflow == workflow,
+        steps.trigger_id == trigger_id,
+        steps.step == step,
+        steps.outcome.in_(DECIDED),
+    )
+
+
+def _decision(outcome: str, stored: str | None, context: dict[str, Any]) -> Decision:
+    if stored is None:  # recorded before decisions kept their context: a failure is undone
+        return Decision(outcome, context, undo=outcome == "failed")
+    kept = json.loads(stored)
+    return Decision(outcome, kept["context"], kept["undo"])
+
+
 _RECORDED = [field.name for field in fields(StepRecord)]  # the columns a record shows
 
 

@@ -248,9 +248,12 @@ def explain(
             )
     if not (odd or report.doubled or report.lost):
         return []
-    listed = stack.container(NODES[0]).exec_run(
-        ["rabbitmqctl", "-q", "list_queues", "name", "messages", "--formatter", "json"]
-    )
+    try:
+        listed = stack.container(NODES[0]).exec_run(
+            ["rabbitmqctl", "-q", "list_queues", "name", "messages", "--formatter", "json"]
+        )
+    except docker.errors.APIError as error:  # the report above matters more than this list
+        return [*odd, f"dead letters not listed: {error}"]
     if listed.exit_code == 0:
         queues = json.loads(listed.output)
         odd += [

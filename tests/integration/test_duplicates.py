@@ -123,13 +123,17 @@ async def test_a_step_event_handled_by_two_replicas_at_once_takes_one_way(
             await asyncio.sleep(HESITATION)  # the hung call's delivery decides too, late
             await tap.close()
 
-    assert overlapped == {placed.order_id}  # the two deliveries did run at once
+    assert overlapped == {placed.order_id}, "the copy went to the same replica: not a race"
     by_type = Counter(s.envelope.type for s in tap.flows[correlation_id])
-    assert by_type["orders.order.accepted"] == 1
-    assert by_type["orders.order.rejected"] == 0
-    assert calls[f"reject {placed.order_id}"] == 0
     books = read_books(tmp_path)
-    assert books.order_status == {placed.order_id: "completed"}
+    # One way, whichever delivery decided first: the hung call's timeout (a very slow day) may.
+    if by_type["orders.order.accepted"]:
+        assert by_type["orders.order.accepted"] == 1 and by_type["orders.order.rejected"] == 0
+        assert calls[f"reject {placed.order_id}"] == 0
+        assert books.order_status == {placed.order_id: "completed"}
+    else:
+        assert by_type["orders.order.rejected"] == 1
+        assert books.order_status == {placed.order_id: "rejected"}
 
 
 @asynccontextmanager

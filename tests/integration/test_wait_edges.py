@@ -90,7 +90,7 @@ async def test_a_timer_holds_its_flow_waiting_for_its_time_then_the_flow_complet
 
 
 # The challenge's wait, short; the sweeper looks often, so that it ends a wait close to its end.
-RACE_WAIT = 4.0  # long enough for every order to be waiting before the first answer is due
+RACE_WAIT = 8.0  # long enough for every order to be waiting before the first answer is due
 RACE_SWEEP_EVERY = 0.05
 # When each order's answer is published, relative to the end of its wait: the first surely in
 # time (an answer takes ~10-100 ms to be handled, and 1.5 s is ample on a slow day), the last

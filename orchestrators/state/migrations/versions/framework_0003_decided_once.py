@@ -5,8 +5,11 @@ Two deliveries of one step's event handled at the same time (a consumer's connec
 mid-step) could record the step done and failed, and end the flow completed and failed, each
 under its own key (the outcome is part of it); these indexes let the first of each in
 (``orchestrators.state.journal``). A database holding such a pair already fails this upgrade:
-find them with ``SELECT workflow, trigger_id, step FROM choreography_steps WHERE outcome IN
-('done', 'failed') GROUP BY 1, 2, 3 HAVING COUNT(*) > 1`` and end those flows by hand.
+find the steps with ``SELECT workflow, trigger_id, step FROM choreography_steps WHERE outcome IN
+('done', 'failed') GROUP BY 1, 2, 3 HAVING COUNT(*) > 1`` and the flows ended both ways with
+``SELECT workflow, trigger_id FROM choreography_steps WHERE step = '*' GROUP BY 1, 2 HAVING
+COUNT(*) > 1``, and settle those flows by hand. Upgrade the database before replacing the
+replicas: a replica of the code before it would still compensate a step another decided done.
 
 Revision ID: framework_0003
 Revises: framework_0002
