@@ -278,18 +278,13 @@ class RpcServer:
     async def _reply(self, delivery: Delivery, body: bytes) -> None:
         request = delivery.envelope
         envelope = request.caused(request.type + REPLY_SUFFIX, self.replies.labels.domain)
-        # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return,
-        # and a reply to a caller's queue that is gone (the caller with it) is dropped, not an
-        # error: both kinds of reply_to work, and the request is acked either way.
+        # mandatory=False: RabbitMQ would return every direct reply-to reply as basic.return. A
+        # reply to a queue that is gone is dropped; a nacked one (its queue's node went down) is
+        # not retried, as handling the command again could not deliver it: the caller times out.
+        to = delivery.reply_to
         try:
-            await self.replies.publish_raw(
-                body, envelope, routing_key=delivery.reply_to, mandatory=False
-            )
+            await self.replies.publish_raw(body, envelope, routing_key=to, mandatory=False)
         except PublishFailed as refused:
-            # Nacked: the caller's queue is on a node that went down (or will take nothing).
-            # The command was carried out; handling it again could not deliver this reply
-            # either, so the request is acked and its caller's timeout decides (counted as a
-            # nacked publish).
             log.warning("the reply to %s was not taken: %s", request.message_id, refused)
 
 
@@ -301,6 +296,5 @@ def _success(result: Reply | None) -> bytes:
 
 
 def _failure(error: Exception, *, business: bool) -> bytes:
-    return (
-        RpcReply(ok=False, error=RpcFailure.of(error, business=business)).model_dump_json().encode()
-    )
+    failure = RpcFailure.of(error, business=business)
+    return RpcReply(ok=False, error=failure).model_dump_json().encode()
