@@ -315,6 +315,19 @@ class RpcSetup:
     def reply_queue_prefix(self) -> str:
         return f"{reply_queues(self.depot.name)}."
 
+    def handled_labels(self) -> dict[str, str]:
+        """The labels of the scale's requests in ``interplay_messages_consumed_total``."""
+        return {
+            "domain": self.depot.name,
+            "service": "scale",
+            "pattern": "orchestration",
+            "hop": Hop.RPC_REQUEST.value,
+            "messaging_system": "rabbitmq",
+            "messaging_destination_name": self.queue.name,
+            "messaging_operation_type": "process",
+            "message_type": WeighParcel.message_type,
+        }
+
     async def start(self, caller: Broker | None = None) -> RpcClient:
         depot, broker, metrics = self.depot, self.depot.broker, self.depot.metrics
         self.serving = channel = await depot.start_inbox()  # requests in, replies out
@@ -527,16 +540,7 @@ async def test_a_reply_to_a_caller_gone_with_its_queue_is_dropped_and_the_servic
         await call
     assert queues_named(amqp_url, setup.reply_queue_prefix()) == []
     setup.scale.release_stuck.set()  # the service answers now, to a queue that is gone
-    requests = {
-        "domain": setup.depot.name,
-        "service": "scale",
-        "pattern": "orchestration",
-        "hop": Hop.RPC_REQUEST.value,
-        "messaging_system": "rabbitmq",
-        "messaging_destination_name": setup.queue.name,
-        "messaging_operation_type": "process",
-        "message_type": WeighParcel.message_type,
-    }
+    requests = setup.handled_labels()
     acked = {**requests, "outcome": "acked"}
     await eventually(lambda: sample(metrics, "interplay_messages_consumed_total", **acked) == 1)
 
@@ -568,16 +572,7 @@ async def test_a_reply_the_broker_will_not_take_is_dropped_and_its_request_acked
     await requests.publish(
         WeighParcel(parcel_id="p"), request, routing_key=setup.queue.name, reply_to=full.name
     )
-    handled = {
-        "domain": setup.depot.name,
-        "service": "scale",
-        "pattern": "orchestration",
-        "hop": Hop.RPC_REQUEST.value,
-        "messaging_system": "rabbitmq",
-        "messaging_destination_name": setup.queue.name,
-        "messaging_operation_type": "process",
-        "message_type": WeighParcel.message_type,
-    }
+    handled = setup.handled_labels()
     await eventually(
         lambda: (
             sample(metrics, "interplay_messages_consumed_total", **handled, outcome="acked") == 1
